@@ -1,0 +1,171 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/alexedwards/argon2id"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+)
+
+// Tokens issues and verifies the HS256 access tokens (CONTRACT §1).
+type Tokens struct {
+	secret []byte
+	ttl    time.Duration
+	now    func() time.Time
+}
+
+// NewTokens returns a Tokens signing with secret; tokens live for ttl.
+func NewTokens(secret []byte, ttl time.Duration) *Tokens {
+	return &Tokens{secret: secret, ttl: ttl, now: time.Now}
+}
+
+// Issue returns a signed token whose subject is the user id.
+func (t *Tokens) Issue(userID uuid.UUID) (string, error) {
+	now := t.now()
+	claims := jwt.RegisteredClaims{
+		Subject:   userID.String(),
+		IssuedAt:  jwt.NewNumericDate(now),
+		ExpiresAt: jwt.NewNumericDate(now.Add(t.ttl)),
+	}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(t.secret)
+}
+
+// errBadToken covers every reason a token is refused; the reason is logged,
+// the client only learns 401.
+var errBadToken = errors.New("invalid token")
+
+// Verify checks the signature (HS256 only: "none" and other algorithms are
+// refused), the expiry (required) and returns the subject as a user id.
+func (t *Tokens) Verify(token string) (uuid.UUID, error) {
+	var claims jwt.RegisteredClaims
+	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return t.secret, nil },
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithExpirationRequired(),
+		jwt.WithTimeFunc(t.now),
+	)
+	if err != nil {
+		return uuid.Nil, fmt.Errorf("%w: %v", errBadToken, err)
+	}
+	id, err := uuid.Parse(claims.Subject)
+	if err != nil {
+		return uuid.Nil, fmt.Errorf("%w: subject is not a user id", errBadToken)
+	}
+	return id, nil
+}
+
+// SubjectFromRequest returns the user id of a valid bearer token on r. The
+// rate limiter uses it to key by user without a database read.
+func (t *Tokens) SubjectFromRequest(r *http.Request) (string, bool) {
+	tok, ok := bearerToken(r)
+	if !ok {
+		return "", false
+	}
+	id, err := t.Verify(tok)
+	if err != nil {
+		return "", false
+	}
+	return id.String(), true
+}
+
+func bearerToken(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok = strings.TrimSpace(tok)
+	return tok, tok != ""
+}
+
+// PasswordHasher hashes and checks passwords.
+type PasswordHasher interface {
+	Hash(password string) (string, error)
+	Verify(password, hash string) (bool, error)
+}
+
+// Argon2id hashes with argon2id in the PHC string format.
+type Argon2id struct {
+	params *argon2id.Params
+	dummy  string
+}
+
+// NewArgon2id returns a hasher with the given memory (KiB), iterations and
+// parallelism. DefaultArgon2id follows the OWASP minimum (19 MiB, 2, 1).
+func NewArgon2id(memoryKiB uint32, iterations uint32, parallelism uint8) *Argon2id {
+	p := &argon2id.Params{Memory: memoryKiB, Iterations: iterations, Parallelism: parallelism, SaltLength: 16, KeyLength: 32}
+	h := &Argon2id{params: p}
+	h.dummy, _ = argon2id.CreateHash("dummy password for timing", p)
+	return h
+}
+
+// DefaultArgon2id is NewArgon2id(19*1024, 2, 1).
+func DefaultArgon2id() *Argon2id { return NewArgon2id(19*1024, 2, 1) }
+
+// Hash returns the PHC-encoded argon2id hash of password.
+func (h *Argon2id) Hash(password string) (string, error) {
+	return argon2id.CreateHash(password, h.params)
+}
+
+// Verify reports whether password matches hash. An empty hash is checked
+// against a dummy so unknown users cost as much as known ones.
+func (h *Argon2id) Verify(password, hash string) (bool, error) {
+	if hash == "" {
+		_, _ = argon2id.ComparePasswordAndHash(password, h.dummy)
+		return false, nil
+	}
+	return argon2id.ComparePasswordAndHash(password, hash)
+}
+
+// authenticate resolves the bearer token of r to an active user, or a 401.
+func (s *Server) authenticate(ctx context.Context, r *http.Request) (User, error) {
+	unauthorized := func(reason string, cause error) error {
+		return &Error{Status: http.StatusUnauthorized, Message: reason, Err: cause}
+	}
+	tok, ok := bearerToken(r)
+	if !ok {
+		return User{}, unauthorized("Not authenticated", nil)
+	}
+	id, err := s.tokens.Verify(tok)
+	if err != nil {
+		return User{}, unauthorized("Could not validate credentials", err)
+	}
+	u, err := s.users.ByID(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return User{}, unauthorized("Could not validate credentials", err)
+	}
+	if err != nil {
+		return User{}, err
+	}
+	if !u.IsActive {
+		return User{}, unauthorized("Inactive user", nil)
+	}
+	return u, nil
+}
+
+// EnsureSuperuser creates the first superuser (FIRST_SUPERUSER_EMAIL /
+// FIRST_SUPERUSER_PASSWORD) unless a user with that email exists. It is
+// idempotent and safe when several instances start at once.
+func (s *Server) EnsureSuperuser(ctx context.Context, email, password string) error {
+	norm, ferr := normalizeEmail(email)
+	if ferr != nil {
+		return fmt.Errorf("FIRST_SUPERUSER_EMAIL: %s", ferr.Message)
+	}
+	if ferr := validatePassword(password); ferr != nil {
+		return fmt.Errorf("FIRST_SUPERUSER_PASSWORD: %s", ferr.Message)
+	}
+	if _, err := s.users.ByEmail(ctx, norm); err == nil {
+		return nil
+	} else if !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	if _, err := s.createUser(ctx, norm, password, nil, true); err != nil && !errors.Is(err, ErrConflict) {
+		return err
+	}
+	return nil
+}

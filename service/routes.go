@@ -1,0 +1,74 @@
+package service
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/bulwark-go/bulwark/middleware"
+)
+
+// route is one row of the route table.
+type route struct {
+	method  string
+	path    string // ServeMux pattern without the method; the "route" tag
+	handler http.HandlerFunc
+}
+
+// routeTable lists every route of the API (CONTRACT §1), in one place.
+func (s *Server) routeTable() []route {
+	return []route{
+		{http.MethodGet, "/health", s.handleHealth},
+		{http.MethodGet, "/api/v1/health/live", s.handleLive},
+		{http.MethodGet, "/api/v1/health/ready", s.handleReady},
+		{http.MethodPost, "/auth/login", s.handleLogin},
+		{http.MethodPost, "/api/v1/users", s.handleCreateUser},
+		{http.MethodGet, "/api/v1/users", s.handleListUsers},
+		{http.MethodGet, "/api/v1/users/me", s.handleMe},
+		{http.MethodGet, "/api/v1/users/{id}", s.handleGetUser},
+		{http.MethodPatch, "/api/v1/users/{id}", s.handleUpdateUser},
+		{http.MethodDelete, "/api/v1/users/{id}", s.handleDeleteUser},
+	}
+}
+
+// routes registers the table on a ServeMux. Each handler records its route
+// for logs, metrics and spans before it runs. Anything the table does not
+// match lands on the catch-all, which answers the envelope: 405 with Allow
+// when the path exists under other methods, else 404. (ServeMux's own 404 and
+// 405 are plain text, so they are never reached.)
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	paths := http.NewServeMux() // method-less patterns: which paths exist at all
+	allow := map[string][]string{}
+	for _, rt := range s.routeTable() {
+		mux.HandleFunc(rt.method+" "+rt.path, withRoute(rt.path, rt.handler))
+		if _, seen := allow[rt.path]; !seen {
+			paths.Handle(rt.path, http.NotFoundHandler())
+		}
+		allow[rt.path] = append(allow[rt.path], rt.method)
+		if rt.method == http.MethodGet {
+			allow[rt.path] = append(allow[rt.path], http.MethodHead)
+		}
+	}
+	allowHeader := make(map[string]string, len(allow))
+	for p, methods := range allow {
+		slices.Sort(methods)
+		allowHeader[p] = strings.Join(methods, ", ")
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if _, p := paths.Handler(r); p != "" {
+			w.Header().Set("Allow", allowHeader[p])
+			s.respondStatus(w, r, http.StatusMethodNotAllowed, "")
+			return
+		}
+		s.respondStatus(w, r, http.StatusNotFound, "")
+	})
+	return mux
+}
+
+func withRoute(path string, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		middleware.SetRoute(r.Context(), path)
+		h(w, r)
+	}
+}
