@@ -62,9 +62,9 @@ func export(ctx context.Context, cfg config, stdin io.Reader, stdout io.Writer) 
 	}()
 	x := &extractor{}
 	if cfg.droppedOut != "" {
-		d, err := openOutput(cfg.droppedOut, stdout)
-		if err != nil {
-			return m, err
+		d, derr := openOutput(cfg.droppedOut, stdout)
+		if derr != nil {
+			return m, derr
 		}
 		defer func() {
 			if cerr := d.finish(err == nil); err == nil {
