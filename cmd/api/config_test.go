@@ -1,0 +1,63 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func envOf(kv map[string]string) func(string) string {
+	return func(k string) string { return kv[k] }
+}
+
+func TestConfigDefaults(t *testing.T) {
+	c, err := loadConfig(envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Port != 8000 || c.MaxBodyBytes != 1<<20 || c.TelemetryMode != "noop" || c.RateLimitEnabled || c.CacheEnabled ||
+		c.DatabaseURL != "" || c.ShutdownTimeout != 20*time.Second || c.TelemetrySampleRate != 1 {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestConfigMalformed(t *testing.T) {
+	cases := map[string]map[string]string{
+		"PORT":                        {"PORT": "eighty"},
+		"MAX_BODY_BYTES":              {"MAX_BODY_BYTES": "-5"},
+		"TELEMETRY_MODE":              {"TELEMETRY_MODE": "prometheus"},
+		"TELEMETRY_SAMPLE_RATE":       {"TELEMETRY_SAMPLE_RATE": "1.5"},
+		"RATE_LIMIT_ENABLED":          {"RATE_LIMIT_ENABLED": "maybe"},
+		"SHUTDOWN_TIMEOUT":            {"SHUTDOWN_TIMEOUT": "soon"},
+		"DATABASE_URL":                {"DATABASE_URL": "mysql://u:pw@h/db"},
+		"LOG_LEVEL":                   {"LOG_LEVEL": "loud"},
+		"JWT_SECRET":                  {"JWT_SECRET": "short"},
+		"FIRST_SUPERUSER_PASSWORD":    {"FIRST_SUPERUSER_EMAIL": "a@b.co"},
+		"ACCESS_TOKEN_EXPIRE_MINUTES": {"ACCESS_TOKEN_EXPIRE_MINUTES": "0"},
+	}
+	for name, env := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := loadConfig(envOf(env))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, name) || strings.Contains(msg, "\n") {
+				t.Fatalf("message %q should name %s on one line", msg, name)
+			}
+			if strings.Contains(msg, "pw@") {
+				t.Fatalf("message leaks a password: %q", msg)
+			}
+		})
+	}
+}
+
+func TestConfigDurations(t *testing.T) {
+	c, err := loadConfig(envOf(map[string]string{"SHUTDOWN_TIMEOUT": "3", "RATE_LIMIT_TIMEOUT": "25ms"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ShutdownTimeout != 3*time.Second || c.RateLimitTimeout != 25*time.Millisecond {
+		t.Fatalf("%v %v", c.ShutdownTimeout, c.RateLimitTimeout)
+	}
+}
