@@ -25,6 +25,7 @@ func sharedRedis(t *testing.T, prefix string) (string, *goredis.Client) {
 	if err != nil {
 		t.Fatalf("TEST_REDIS_URL: %v", err)
 	}
+	opt.MaxRetries, opt.DialerRetries = -1, 1 // skip fast when Redis is absent
 	raw := goredis.NewClient(opt)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
