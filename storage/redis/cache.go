@@ -1,0 +1,62 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// Cache stores opaque byte values in Redis with a TTL. It is safe for
+// concurrent use. Get one from [Client.Cache]. Keys are used as given: no
+// prefix is added. Every call is one round trip bounded by the client's op
+// timeout; errors are returned for the caller to fail open.
+type Cache struct {
+	c *Client
+}
+
+// Get returns the value at key, or (nil, false, nil) on a miss.
+func (s *Cache) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	ctx, cancel := s.c.opContext(ctx)
+	defer cancel()
+	b, err := s.c.rdb.Get(ctx, key).Bytes()
+	if errors.Is(err, goredis.Nil) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("redis: cache get: %w", err)
+	}
+	return b, true, nil
+}
+
+// Set stores value at key for ttl (SET key value PX ttl), replacing any
+// previous value. ttl must be at least a millisecond: entries never live
+// without expiry.
+func (s *Cache) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if ttl < time.Millisecond {
+		return fmt.Errorf("redis: cache ttl %v is shorter than 1ms", ttl)
+	}
+	ctx, cancel := s.c.opContext(ctx)
+	defer cancel()
+	// Always PX (go-redis' Set switches to EX for whole seconds).
+	if err := s.c.rdb.Do(ctx, "set", key, value, "px", ttl.Milliseconds()).Err(); err != nil {
+		return fmt.Errorf("redis: cache set: %w", err)
+	}
+	return nil
+}
+
+// Delete removes keys (one DEL); missing keys are not an error, and no keys
+// is a no-op that does not contact Redis.
+func (s *Cache) Delete(ctx context.Context, keys ...string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	ctx, cancel := s.c.opContext(ctx)
+	defer cancel()
+	if err := s.c.rdb.Del(ctx, keys...).Err(); err != nil {
+		return fmt.Errorf("redis: cache delete: %w", err)
+	}
+	return nil
+}
