@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -47,6 +48,7 @@ type otelTelemetry struct {
 	meter      metric.Meter
 	counters   sync.Map // name → metric.Float64Counter
 	histograms sync.Map // name → metric.Float64Histogram
+	attrs      attrCache
 }
 
 func (o *otelTelemetry) register(s InstrumentSpec) error {
@@ -112,6 +114,10 @@ func (o *otelTelemetry) Counter(ctx context.Context, name string, value float64,
 	if c == nil {
 		return
 	}
+	if opts := o.attrs.get(tags); opts != nil {
+		c.Add(ctx, value, opts.add...)
+		return
+	}
 	c.Add(ctx, value, metric.WithAttributeSet(attrSet(tags)))
 }
 
@@ -121,7 +127,71 @@ func (o *otelTelemetry) Histogram(ctx context.Context, name string, value float6
 	if h == nil {
 		return
 	}
+	if opts := o.attrs.get(tags); opts != nil {
+		h.Record(ctx, value, opts.record...)
+		return
+	}
 	h.Record(ctx, value, metric.WithAttributeSet(attrSet(tags)))
+}
+
+// maxCachedSets bounds attrCache. Tags are meant to be low-cardinality
+// (method, route pattern, status code), so the bound is only a guard against
+// a caller passing raw paths or IDs as tags; past it, sets are built per
+// call.
+const maxCachedSets = 4096
+
+// attrCache maps an encoding of a tag list to ready-made measurement
+// options, so that a recurring tag combination costs no allocation.
+type attrCache struct {
+	mu sync.RWMutex
+	m  map[string]*measurementOpts
+}
+
+// measurementOpts are read-only once cached: the SDK only reads the option
+// slices it is given.
+type measurementOpts struct {
+	add    []metric.AddOption
+	record []metric.RecordOption
+}
+
+// get returns the options for tags, creating and caching them if there is
+// room, or nil when the cache is full.
+func (c *attrCache) get(tags []Tag) *measurementOpts {
+	var stack [256]byte
+	key := appendKey(stack[:0], tags)
+	c.mu.RLock()
+	opts := c.m[string(key)] // no allocation for the lookup
+	c.mu.RUnlock()
+	if opts != nil {
+		return opts
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if opts = c.m[string(key)]; opts != nil {
+		return opts
+	}
+	if len(c.m) >= maxCachedSets {
+		return nil
+	}
+	if c.m == nil {
+		c.m = make(map[string]*measurementOpts)
+	}
+	opt := metric.WithAttributeSet(attrSet(tags))
+	opts = &measurementOpts{add: []metric.AddOption{opt}, record: []metric.RecordOption{opt}}
+	c.m[string(key)] = opts
+	return opts
+}
+
+// appendKey appends an unambiguous encoding of tags (length-prefixed keys
+// and values, in order) to b.
+func appendKey(b []byte, tags []Tag) []byte {
+	for _, t := range tags {
+		b = binary.AppendUvarint(b, uint64(len(t.Key)))
+		b = append(b, t.Key...)
+		b = binary.AppendUvarint(b, uint64(len(t.Value)))
+		b = append(b, t.Value...)
+	}
+	return b
 }
 
 // attrSet converts tags to an attribute set without retaining tags.
