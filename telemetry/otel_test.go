@@ -51,7 +51,7 @@ func wantAttrs(t *testing.T, got attribute.Set, kv ...string) {
 	for i := 0; i < len(kv); i += 2 {
 		v, ok := got.Value(attribute.Key(kv[i]))
 		if !ok || v.AsString() != kv[i+1] {
-			t.Errorf("attribute %s = %v (present %v), want %q", kv[i], v.Emit(), ok, kv[i+1])
+			t.Errorf("attribute %s = %v (present %v), want %q", kv[i], v.String(), ok, kv[i+1])
 		}
 	}
 }
