@@ -27,7 +27,10 @@ const maxStackTags = 8
 // description and buckets; an error creating any of them is returned. Other
 // names are created on first use (unit UnitUnknown) and cached, so each name
 // gets exactly one instrument for the life of the Telemetry. Counters and
-// histograms are float64 instruments. Tags become string attributes.
+// histograms are float64 instruments. Tags become string attributes (for a
+// repeated key the last value wins). The measurement options of each
+// distinct tag list are built once and cached (up to 4096 lists, then built
+// per call), so recording with a tag list seen before allocates nothing.
 //
 // Negative counter values are dropped, since counters are monotonic.
 func NewOTel(mp metric.MeterProvider, extra ...InstrumentSpec) (Telemetry, error) {
