@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strconv"
 	"testing"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -66,6 +67,14 @@ func BenchmarkLog(b *testing.B) {
 	})
 	b.Run("rate=0", func(b *testing.B) {
 		benchTelemetry(b, telemetry.NewLog(newLogger(), 0, requestIDFrom), ctx)
+	})
+	// rate 0.5, a request outside the sample: the cost of the hash.
+	out := "req-0"
+	for i := 1; telemetry.InLogSample(out, 0.5); i++ {
+		out = "req-" + strconv.Itoa(i)
+	}
+	b.Run("rate=0.5/unsampled", func(b *testing.B) {
+		benchTelemetry(b, telemetry.NewLog(newLogger(), 0.5, requestIDFrom), withRequestID(context.Background(), out))
 	})
 }
 
