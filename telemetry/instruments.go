@@ -1,0 +1,98 @@
+package telemetry
+
+// Names of the metrics that the HTTP telemetry middleware records (contract
+// §4). Other packages should use these constants rather than literals.
+const (
+	// MetricHTTPRequestsTotal counts finished HTTP requests.
+	MetricHTTPRequestsTotal = "http_requests_total"
+	// MetricHTTPRequestDuration is the request latency histogram, in
+	// milliseconds.
+	MetricHTTPRequestDuration = "http_request_duration_ms"
+)
+
+// Units of the known instruments. They are the single place to change if
+// the exported series names come out wrong.
+//
+// Open question: the OTel Collector's Prometheus exporter appends a unit
+// suffix to the metric name, so a histogram named http_request_duration_ms
+// with unit "ms" is exposed as http_request_duration_ms_milliseconds_*,
+// whereas the contract wants http_request_duration_ms_bucket/_sum/_count.
+// Either UnitDuration becomes "" (no suffix) or the collector is configured
+// not to add suffixes; see the report of the research on this question
+// before changing it. Annotation units such as "{request}" add no suffix.
+const (
+	// UnitDuration is the unit of MetricHTTPRequestDuration (UCUM "ms").
+	UnitDuration = "ms"
+	// UnitRequests is the unit of MetricHTTPRequestsTotal (a UCUM
+	// annotation, which Prometheus translation drops).
+	UnitRequests = "{request}"
+	// UnitUnknown is the unit given to metrics that are not in
+	// KnownInstruments.
+	UnitUnknown = ""
+)
+
+// InstrumentKind says which OpenTelemetry instrument backs a metric name.
+type InstrumentKind int
+
+// Instrument kinds.
+const (
+	// KindCounter is a float64 monotonic counter (Telemetry.Counter).
+	KindCounter InstrumentKind = iota + 1
+	// KindHistogram is a float64 explicit-bucket histogram
+	// (Telemetry.Histogram).
+	KindHistogram
+)
+
+// String returns "counter" or "histogram".
+func (k InstrumentKind) String() string {
+	switch k {
+	case KindCounter:
+		return "counter"
+	case KindHistogram:
+		return "histogram"
+	default:
+		return "unknown"
+	}
+}
+
+// InstrumentSpec describes one metric known in advance: the OTel
+// implementation creates these instruments up front with exactly this unit,
+// description and (for histograms) bucket boundaries.
+type InstrumentSpec struct {
+	Name        string
+	Kind        InstrumentKind
+	Unit        string
+	Description string
+	// Buckets are the explicit histogram bucket boundaries (ignored for
+	// counters). Nil means the SDK default boundaries.
+	Buckets []float64
+}
+
+// DurationBucketsMS returns the explicit bucket boundaries of
+// MetricHTTPRequestDuration, in milliseconds, suited to HTTP latency.
+// Each call returns a new slice.
+func DurationBucketsMS() []float64 {
+	return []float64{1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000}
+}
+
+// KnownInstruments returns the registry of known instruments: name, kind,
+// unit, description and buckets. Each call returns a new slice, so callers
+// may modify it. Names not listed here are created on first use with unit
+// UnitUnknown, no description and the SDK default buckets.
+func KnownInstruments() []InstrumentSpec {
+	return []InstrumentSpec{
+		{
+			Name:        MetricHTTPRequestsTotal,
+			Kind:        KindCounter,
+			Unit:        UnitRequests,
+			Description: "Number of HTTP requests served, by method, route and status code.",
+		},
+		{
+			Name:        MetricHTTPRequestDuration,
+			Kind:        KindHistogram,
+			Unit:        UnitDuration,
+			Description: "Duration of HTTP requests in milliseconds, by method, route and status code.",
+			Buckets:     DurationBucketsMS(),
+		},
+	}
+}
