@@ -142,7 +142,7 @@ func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
 		s.respondError(w, r, err)
 		return
 	}
-	encode(w, http.StatusOK, me.Public())
+	encode(w, http.StatusOK, me)
 }
 
 type userList struct {
@@ -198,34 +198,39 @@ var errForbidden = &Error{Status: http.StatusForbidden, Message: "Not enough pri
 // token, 422 for a malformed id, 403 when the caller is neither that user nor
 // a superuser. Authorization comes before any lookup, so a 404 only ever
 // reaches a superuser and ids cannot be probed.
-func (s *Server) target(r *http.Request) (me User, id uuid.UUID, err error) {
+func (s *Server) target(r *http.Request) (me UserPublic, id uuid.UUID, err error) {
 	me, err = s.authenticate(r.Context(), r)
 	if err != nil {
-		return User{}, uuid.Nil, err
+		return UserPublic{}, uuid.Nil, err
 	}
 	id, perr := uuid.Parse(r.PathValue("id"))
 	if perr != nil || len(r.PathValue("id")) != 36 {
-		return User{}, uuid.Nil, validation(FieldError{Field: "id", Message: "must be a UUID"})
+		return UserPublic{}, uuid.Nil, validation(FieldError{Field: "id", Message: "must be a UUID"})
 	}
 	if me.ID != id && !me.IsSuperuser {
-		return User{}, uuid.Nil, errForbidden
+		return UserPublic{}, uuid.Nil, errForbidden
 	}
 	return me, id, nil
 }
 
-// handleGetUser returns one user to itself or a superuser.
+// handleGetUser returns one user to itself or a superuser, read through the
+// cache (after authorization) when it is on.
 func (s *Server) handleGetUser(w http.ResponseWriter, r *http.Request) {
-	_, id, err := s.target(r)
+	me, id, err := s.target(r)
 	if err != nil {
 		s.respondError(w, r, err)
 		return
 	}
-	u, err := s.users.ByID(r.Context(), id)
+	if me.ID == id {
+		encode(w, http.StatusOK, me) // authentication just read this very user
+		return
+	}
+	u, err := s.lookupUser(r.Context(), id)
 	if err != nil {
 		s.respondError(w, r, err)
 		return
 	}
-	encode(w, http.StatusOK, u.Public())
+	encode(w, http.StatusOK, u)
 }
 
 // handleUpdateUser applies a JSON subset of email, full_name, password,
@@ -246,6 +251,7 @@ func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 		s.respondError(w, r, err)
 		return
 	}
+	s.invalidateUser(r.Context(), id)
 	encode(w, http.StatusOK, u.Public())
 }
 
@@ -350,5 +356,6 @@ func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
 		s.respondError(w, r, err)
 		return
 	}
+	s.invalidateUser(r.Context(), id)
 	w.WriteHeader(http.StatusNoContent)
 }

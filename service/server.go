@@ -8,6 +8,12 @@ import (
 	"time"
 
 	"github.com/bulwark-go/bulwark/middleware"
+	"github.com/bulwark-go/bulwark/telemetry"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
 
 // Check is one readiness check (CONTRACT §1 /api/v1/health/ready). A nil Func
@@ -24,6 +30,20 @@ type Config struct {
 	MaxBodyBytes int64
 	// TrustedProxies decides whose X-Forwarded-For is believed.
 	TrustedProxies *middleware.TrustedProxies
+	// RateLimit applies when Deps.RateStore is set.
+	RateLimit RateLimitConfig
+	// CacheTTL is the user entries' lifetime (capped at 60s); CacheTimeout
+	// bounds each cache call (fail-open). Used when Deps.Cache is set.
+	CacheTTL     time.Duration
+	CacheTimeout time.Duration
+}
+
+// RateLimitConfig is CONTRACT §5's knobs.
+type RateLimitConfig struct {
+	Requests int
+	Window   time.Duration
+	// Timeout bounds each limiter call before the request proceeds unlimited.
+	Timeout time.Duration
 }
 
 // Deps are the collaborators the API consumes. Logger, Users, Tokens and
@@ -35,6 +55,18 @@ type Deps struct {
 	Hasher PasswordHasher
 	// Checks are run by the readiness route, in order.
 	Checks []Check
+
+	// Telemetry records metrics (default telemetry.Noop()).
+	Telemetry telemetry.Telemetry
+	// TracerProvider and Propagator turn on server spans (otelhttp) and the
+	// rate-limit and cache spans. Nil: no tracing, no otelhttp in the chain.
+	TracerProvider trace.TracerProvider
+	Propagator     propagation.TextMapPropagator
+
+	// RateStore turns rate limiting on; nil leaves it off.
+	RateStore middleware.RateStore
+	// Cache turns the user cache on; nil leaves it off.
+	Cache Cache
 }
 
 // Server is the HTTP API with its middleware chain. It is an http.Handler.
@@ -45,17 +77,27 @@ type Server struct {
 	tokens   *Tokens
 	hasher   PasswordHasher
 	checks   []Check
+	cache    *userCache
 	draining atomic.Bool
 	handler  http.Handler
 }
 
 // NewServer builds the API: the route table of routes.go behind the
-// middleware chain (outermost first): request context, access log, panic
-// recovery, body limit, router.
+// middleware chain (outermost first): server span (otelhttp, when tracing),
+// request context, telemetry, access log, panic recovery, rate limit (when a
+// RateStore is given), body limit, router.
 func NewServer(cfg Config, deps Deps) *Server {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
 	}
+	if deps.Telemetry == nil {
+		deps.Telemetry = telemetry.Noop()
+	}
+	tp := deps.TracerProvider
+	if tp == nil {
+		tp = tracenoop.NewTracerProvider()
+	}
+	tracer := tp.Tracer("github.com/bulwark-go/bulwark/service")
 	s := &Server{
 		cfg:    cfg,
 		logger: deps.Logger,
@@ -64,11 +106,44 @@ func NewServer(cfg Config, deps Deps) *Server {
 		hasher: deps.Hasher,
 		checks: deps.Checks,
 	}
+	if deps.Cache != nil {
+		s.cache = newUserCache(deps.Cache, cfg.CacheTTL, cfg.CacheTimeout, deps.Telemetry, tracer)
+	}
 	var h http.Handler = s.routes()
 	h = middleware.BodyLimit(cfg.MaxBodyBytes, s.respondStatus)(h)
+	if deps.RateStore != nil {
+		h = middleware.RateLimit(middleware.RateLimitConfig{
+			Store:          deps.RateStore,
+			Limit:          cfg.RateLimit.Requests,
+			Window:         cfg.RateLimit.Window,
+			Timeout:        cfg.RateLimit.Timeout,
+			Identify:       s.tokens.SubjectFromRequest,
+			Telemetry:      deps.Telemetry,
+			TracerProvider: tp,
+			Logger:         s.logger,
+			Respond:        s.respondStatus,
+		})(h)
+	}
 	h = middleware.Recover(s.logger, s.respondStatus)(h)
 	h = middleware.AccessLog(s.logger)(h)
+	h = middleware.Telemetry(deps.Telemetry)(h)
 	h = middleware.RequestContext(cfg.TrustedProxies)(h)
+	if deps.TracerProvider != nil {
+		prop := deps.Propagator
+		if prop == nil {
+			prop = telemetry.NewPropagator()
+		}
+		// otelhttp makes the server span and continues an incoming
+		// traceparent. Its own http.server.* metrics are switched off: the
+		// Telemetry middleware's histogram is the one series (see
+		// docs/TELEMETRY.md).
+		h = otelhttp.NewHandler(h, "http.server",
+			otelhttp.WithTracerProvider(deps.TracerProvider),
+			otelhttp.WithPropagators(prop),
+			otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()),
+			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method }),
+		)
+	}
 	s.handler = h
 	return s
 }

@@ -19,6 +19,11 @@ import (
 	"github.com/bulwark-go/bulwark/service"
 	"github.com/bulwark-go/bulwark/storage/memory"
 	"github.com/bulwark-go/bulwark/storage/postgres"
+	"github.com/bulwark-go/bulwark/storage/redis"
+	"github.com/bulwark-go/bulwark/telemetry"
+	goredis "github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -48,6 +53,25 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		return fmt.Errorf("config: TRUSTED_PROXIES: %w", err)
 	}
 
+	tel, err := telemetry.Setup(ctx, telemetry.Config{
+		Mode:           cfg.TelemetryMode,
+		SampleRate:     cfg.TelemetrySampleRate,
+		ServiceVersion: version,
+		Stdout:         stdout,
+		RequestID:      middleware.RequestIDFromContext,
+	}, logger)
+	if err != nil {
+		return fmt.Errorf("telemetry: %w", err)
+	}
+	// Exporter and go-redis errors go to the log, at most one line per 10s
+	// each, however often they happen.
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(throttledLog(logger, "telemetry export failed")))
+	goredis.SetLogger(redisLogger{throttledLog(logger, "redis client")})
+	var tp trace.TracerProvider // nil unless tracing: keeps otelhttp out of the noop and log chains
+	if cfg.TelemetryMode == telemetry.ModeOTel {
+		tp = tel.TracerProvider
+	}
+
 	secret := []byte(cfg.JWTSecret)
 	if len(secret) == 0 {
 		secret = make([]byte, 32)
@@ -55,30 +79,79 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		logger.Warn("JWT_SECRET is not set: using a random secret for this process; tokens will not survive a restart or work across instances")
 	}
 
+	var closers []func()
+	closeAll := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	defer closeAll()
+
 	var users service.UserStore
 	checks := []service.Check{{Name: "db"}, {Name: "redis"}}
 	if cfg.DatabaseURL == "" {
 		logger.Warn("DATABASE_URL is not set: users are kept IN MEMORY and are lost when the process stops")
 		users = memory.NewUsers()
 	} else {
-		store, err := openPostgres(ctx, cfg, logger)
+		store, err := openPostgres(ctx, cfg, logger, postgres.Options{TracerProvider: tp, MeterProvider: tel.MeterProvider})
 		if err != nil {
 			return err
 		}
-		defer store.Close()
+		closers = append(closers, store.Close)
 		users = store
 		checks[0].Func = store.Ping
+	}
+
+	var rateStore middleware.RateStore
+	var cache service.Cache
+	if cfg.RedisURL != "" {
+		rc, err := redis.New(ctx, cfg.RedisURL, redis.Options{
+			OpTimeout:      cfg.RateLimitTimeout,
+			TracerProvider: tp,
+			MeterProvider:  tel.MeterProvider,
+		})
+		if err != nil {
+			return fmt.Errorf("config: REDIS_URL: %w", err)
+		}
+		closers = append(closers, func() { _ = rc.Close() })
+		checks[1].Func = rc.Ping
+		if cfg.RateLimitEnabled {
+			rateStore = rc.RateStore()
+		}
+		if cfg.CacheEnabled {
+			cache = rc.Cache()
+		}
+	} else if cfg.RateLimitEnabled || cfg.CacheEnabled {
+		logger.Warn("REDIS_URL is not set: rate limiting and cache live in process memory; limits are per instance")
+		if cfg.RateLimitEnabled {
+			rateStore = memory.NewRateStore(nil)
+		}
+		if cfg.CacheEnabled {
+			cache = memory.NewCache(nil)
+		}
 	}
 
 	srv := service.NewServer(service.Config{
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		TrustedProxies: proxies,
+		RateLimit: service.RateLimitConfig{
+			Requests: cfg.RateLimitRequests,
+			Window:   cfg.RateLimitWindow,
+			Timeout:  cfg.RateLimitTimeout,
+		},
+		CacheTTL:     cfg.CacheDefaultTTL,
+		CacheTimeout: cfg.RateLimitTimeout,
 	}, service.Deps{
-		Logger: logger,
-		Users:  users,
-		Tokens: service.NewTokens(secret, cfg.AccessTokenExpire),
-		Hasher: service.DefaultArgon2id(),
-		Checks: checks,
+		Logger:         logger,
+		Users:          users,
+		Tokens:         service.NewTokens(secret, cfg.AccessTokenExpire),
+		Hasher:         service.DefaultArgon2id(),
+		Checks:         checks,
+		Telemetry:      tel.Telemetry,
+		TracerProvider: tp,
+		Propagator:     tel.Propagator,
+		RateStore:      rateStore,
+		Cache:          cache,
 	})
 
 	if cfg.FirstSuperEmail != "" {
@@ -104,27 +177,37 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	logger.Info("listening", "addr", ln.Addr().String())
+	logger.Info("listening", "addr", ln.Addr().String(),
+		"rate_limit", rateStore != nil, "cache", cache != nil, "database", cfg.DatabaseURL != "", "redis", cfg.RedisURL != "")
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
 
 	select {
 	case err := <-serveErr:
+		_ = tel.Shutdown(context.Background())
 		return err
 	case <-ctx.Done():
 	}
 
 	// Shutdown: readiness first, then stop accepting and let in-flight
-	// requests finish, then flush and close what they used.
+	// requests finish, then flush telemetry, then close the pools they used.
 	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
 	srv.Drain()
 	time.Sleep(cfg.ShutdownDelay)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := httpSrv.Shutdown(shutdownCtx); err != nil {
+	shutdownErr := httpSrv.Shutdown(shutdownCtx)
+	if shutdownErr != nil {
 		_ = httpSrv.Close()
-		return fmt.Errorf("shutdown: in-flight requests did not finish within SHUTDOWN_TIMEOUT: %w", err)
+	}
+	if err := tel.Shutdown(shutdownCtx); err != nil {
+		logger.Error("telemetry flush failed", "error", err.Error())
+	}
+	closeAll()
+	closers = nil
+	if shutdownErr != nil {
+		return fmt.Errorf("shutdown: in-flight requests did not finish within SHUTDOWN_TIMEOUT: %w", shutdownErr)
 	}
 	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
@@ -135,8 +218,8 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 
 // openPostgres opens the pool and applies the migrations, retrying while the
 // database is not up yet for at most STARTUP_TIMEOUT.
-func openPostgres(ctx context.Context, cfg config, logger *slog.Logger) (*postgres.Store, error) {
-	store, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{})
+func openPostgres(ctx context.Context, cfg config, logger *slog.Logger, opts postgres.Options) (*postgres.Store, error) {
+	store, err := postgres.Open(ctx, cfg.DatabaseURL, opts)
 	if err != nil {
 		return nil, fmt.Errorf("config: DATABASE_URL: %w", err)
 	}

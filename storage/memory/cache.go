@@ -88,25 +88,40 @@ func (c *Cache) Get(ctx context.Context, key string) ([]byte, bool, error) {
 // Set stores a copy of value at key for ttl, replacing any previous value.
 // ttl must be at least a millisecond (as with Redis). A done ctx is an error.
 func (c *Cache) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	_, err := c.store(ctx, key, value, ttl, true)
+	return err
+}
+
+// Add stores value at key for ttl only when key holds no live entry; it
+// reports whether it stored.
+func (c *Cache) Add(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	return c.store(ctx, key, value, ttl, false)
+}
+
+func (c *Cache) store(ctx context.Context, key string, value []byte, ttl time.Duration, replace bool) (bool, error) {
 	if ttl < time.Millisecond {
-		return fmt.Errorf("memory: cache ttl %v is shorter than 1ms", ttl)
+		return false, fmt.Errorf("memory: cache ttl %v is shorter than 1ms", ttl)
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return false, err
 	}
-	e := &cacheEntry{key: key, value: append([]byte{}, value...), expires: c.clock().Add(ttl)}
+	now := c.clock()
+	e := &cacheEntry{key: key, value: append([]byte{}, value...), expires: now.Add(ttl)}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.items[key]; ok {
+		if !replace && now.Before(el.Value.(*cacheEntry).expires) {
+			return false, nil
+		}
 		el.Value = e
 		c.lru.MoveToFront(el)
-		return nil
+		return true, nil
 	}
 	for len(c.items) >= c.maxEntries {
 		c.remove(c.lru.Back())
 	}
 	c.items[key] = c.lru.PushFront(e)
-	return nil
+	return true, nil
 }
 
 // Delete removes keys; missing keys are not an error. A done ctx is an error.

@@ -8,16 +8,25 @@ import (
 	"time"
 
 	"github.com/bulwark-go/bulwark/service"
+	"github.com/exaring/otelpgx"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
 
 // Options tune the store.
 type Options struct {
-	// Tracer instruments every query (otelpgx); nil for none.
-	Tracer pgx.QueryTracer
+	// TracerProvider and MeterProvider instrument the pool with otelpgx:
+	// a span per query named after its operation ("SELECT", never the full
+	// SQL text or its parameters), query metrics, and pool statistics
+	// (pgxpool.*). Nil: no instrumentation.
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
 	// QueryTimeout bounds each store call (default 5s), so a database that
 	// stops answering turns into 503s instead of hung requests.
 	QueryTimeout time.Duration
@@ -42,12 +51,25 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = cmpOr(opts.ConnectTimeout, 3*time.Second)
 	}
-	if opts.Tracer != nil {
-		cfg.ConnConfig.Tracer = opts.Tracer
+	if opts.TracerProvider != nil || opts.MeterProvider != nil {
+		tp, mp := opts.TracerProvider, opts.MeterProvider
+		if tp == nil {
+			tp = tracenoop.NewTracerProvider()
+		}
+		if mp == nil {
+			mp = metricnoop.NewMeterProvider()
+		}
+		cfg.ConnConfig.Tracer = otelpgx.NewTracer(otelpgx.WithTracerProvider(tp), otelpgx.WithMeterProvider(mp))
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
+	}
+	if opts.MeterProvider != nil {
+		if err := otelpgx.RecordStats(pool, otelpgx.WithStatsMeterProvider(opts.MeterProvider)); err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("pool metrics: %w", err)
+		}
 	}
 	return &Store{pool: pool, timeout: cmpOr(opts.QueryTimeout, 5*time.Second)}, nil
 }

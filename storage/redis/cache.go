@@ -47,6 +47,24 @@ func (s *Cache) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 	return nil
 }
 
+// Add stores value at key for ttl only when key does not exist (SET key
+// value NX PX ttl); it reports whether it stored.
+func (s *Cache) Add(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	if ttl < time.Millisecond {
+		return false, fmt.Errorf("redis: cache ttl %v is shorter than 1ms", ttl)
+	}
+	ctx, cancel := s.c.opContext(ctx)
+	defer cancel()
+	err := s.c.rdb.Do(ctx, "set", key, value, "nx", "px", ttl.Milliseconds()).Err()
+	switch {
+	case errors.Is(err, goredis.Nil):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("redis: cache add: %w", err)
+	}
+	return true, nil
+}
+
 // Delete removes keys (one DEL); missing keys are not an error, and no keys
 // is a no-op that does not contact Redis.
 func (s *Cache) Delete(ctx context.Context, keys ...string) error {

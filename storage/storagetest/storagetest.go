@@ -27,6 +27,7 @@ type RateStore interface {
 type Cache interface {
 	Get(ctx context.Context, key string) ([]byte, bool, error)
 	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	Add(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error)
 	Delete(ctx context.Context, keys ...string) error
 }
 
@@ -330,6 +331,24 @@ func RunCacheSuite(t *testing.T, h CacheHarness) {
 		c := h.New(t)
 		if _, ok := get(t, c, key(t, h.KeyPrefix, "cache")); ok {
 			t.Error("hit on a key never set")
+		}
+	})
+
+	t.Run("AddOnlyWhenAbsent", func(t *testing.T) {
+		c := h.New(t)
+		k := key(t, h.KeyPrefix, "add")
+		if ok, err := c.Add(ctx, k, []byte("first"), h.TTL); err != nil || !ok {
+			t.Fatalf("Add on an absent key = %v, %v; want true", ok, err)
+		}
+		if ok, err := c.Add(ctx, k, []byte("second"), h.TTL); err != nil || ok {
+			t.Fatalf("Add on a present key = %v, %v; want false", ok, err)
+		}
+		if v, _ := get(t, c, k); string(v) != "first" {
+			t.Fatalf("value %q, want first", v)
+		}
+		h.Wait(t, h.TTL+h.TTL/2)
+		if ok, err := c.Add(ctx, k, []byte("third"), h.TTL); err != nil || !ok {
+			t.Fatalf("Add after expiry = %v, %v; want true", ok, err)
 		}
 	})
 

@@ -1,0 +1,186 @@
+package middleware
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/bulwark-go/bulwark/telemetry"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+)
+
+// RateStore counts hits in fixed windows. Hit counts one request against key
+// and returns the count in the current window (this hit included) and the
+// time left until the window ends. storage/redis and storage/memory
+// implement it.
+type RateStore interface {
+	Hit(ctx context.Context, key string, window time.Duration) (count int64, ttl time.Duration, err error)
+}
+
+// RateLimitConfig configures RateLimit.
+type RateLimitConfig struct {
+	Store  RateStore
+	Limit  int
+	Window time.Duration
+	// Timeout bounds each Store call; past it the request proceeds unlimited
+	// (fail-open). Default 50ms.
+	Timeout time.Duration
+	// Identify returns the user id of a valid bearer token on r, if any.
+	// Requests without one are keyed by client IP.
+	Identify func(r *http.Request) (userID string, ok bool)
+
+	Telemetry      telemetry.Telemetry
+	TracerProvider trace.TracerProvider
+	Logger         *slog.Logger
+	Respond        ErrorResponder
+	// Now is the clock (for tests); default time.Now.
+	Now func() time.Time
+}
+
+// Metric and span names of the limiter.
+const (
+	MetricRateLimitDecisions = "ratelimit_decisions_total"
+	SpanRateLimitCheck       = "ratelimit.check"
+)
+
+// RateLimitInScope reports whether path is rate limited (CONTRACT §5):
+// /api/v1 and everything under it except the two health probes.
+func RateLimitInScope(path string) bool {
+	if path != "/api/v1" && !strings.HasPrefix(path, "/api/v1/") {
+		return false
+	}
+	return path != "/api/v1/health/live" && path != "/api/v1/health/ready"
+}
+
+type limiter struct {
+	cfg      RateLimitConfig
+	tracer   trace.Tracer
+	limitStr string
+	tags     [3][]telemetry.Tag // allowed, limited, fail_open
+	warnedAt atomic.Int64       // unix nanos of the last fail-open warning
+	silenced atomic.Int64       // fail-opens not logged since then
+}
+
+const (
+	decAllowed = iota
+	decLimited
+	decFailOpen
+)
+
+var decisionNames = [3]string{"allowed", "limited", "fail_open"}
+
+// failOpenLogEvery is the least time between two fail-open warnings; the
+// ones in between are counted and reported with the next warning.
+const failOpenLogEvery = 10 * time.Second
+
+// RateLimit enforces a fixed-window limit per identity (user:<id> for a valid
+// bearer token, else ip:<client ip>) on in-scope paths. Every in-scope
+// response carries X-RateLimit-Limit, -Remaining and -Reset (epoch seconds);
+// over the limit it answers 429 with Retry-After. When the store fails or
+// takes longer than Timeout, the request proceeds without rate-limit headers
+// (fail-open), a fail_open decision is counted, and a warning is logged at
+// most every 10 seconds. It must run inside RequestContext.
+func RateLimit(cfg RateLimitConfig) func(http.Handler) http.Handler {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 50 * time.Millisecond
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Telemetry == nil {
+		cfg.Telemetry = telemetry.Noop()
+	}
+	if cfg.TracerProvider == nil {
+		cfg.TracerProvider = noop.NewTracerProvider()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	l := &limiter{cfg: cfg, tracer: cfg.TracerProvider.Tracer("github.com/bulwark-go/bulwark/middleware"),
+		limitStr: strconv.Itoa(cfg.Limit)}
+	for i, d := range decisionNames {
+		l.tags[i] = []telemetry.Tag{{Key: "decision", Value: d}}
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !RateLimitInScope(r.URL.Path) {
+				next.ServeHTTP(w, r)
+				return
+			}
+			if l.check(w, r) {
+				next.ServeHTTP(w, r)
+			}
+		})
+	}
+}
+
+// check decides for one request; it returns false when it has answered 429.
+func (l *limiter) check(w http.ResponseWriter, r *http.Request) bool {
+	ctx := r.Context()
+	kind, key := "ip", ""
+	if id, ok := l.cfg.Identify(r); ok {
+		kind, key = "user", "ratelimit:user:"+id
+	} else {
+		key = "ratelimit:ip:" + ClientIPFromContext(ctx)
+	}
+	ctx, span := l.tracer.Start(ctx, SpanRateLimitCheck, trace.WithAttributes(attribute.String("ratelimit.identity", kind)))
+	defer span.End()
+
+	callCtx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
+	count, ttl, err := l.cfg.Store.Hit(callCtx, key, l.cfg.Window)
+	cancel()
+	if err != nil {
+		span.SetAttributes(attribute.String("ratelimit.decision", decisionNames[decFailOpen]))
+		span.SetStatus(codes.Error, "rate limit store failed; request let through")
+		span.RecordError(err)
+		l.cfg.Telemetry.Counter(ctx, MetricRateLimitDecisions, 1, l.tags[decFailOpen]...)
+		l.warnFailOpen(ctx, err)
+		return true
+	}
+	if ttl <= 0 || ttl > l.cfg.Window {
+		ttl = l.cfg.Window
+	}
+	remaining := int64(l.cfg.Limit) - count
+	if remaining < 0 {
+		remaining = 0
+	}
+	reset := l.cfg.Now().Add(ttl)
+	resetSecs := reset.Unix()
+	if reset.Nanosecond() > 0 {
+		resetSecs++ // the window ends within this second: report the second after
+	}
+	h := w.Header()
+	h.Set("X-RateLimit-Limit", l.limitStr)
+	h.Set("X-RateLimit-Remaining", strconv.FormatInt(remaining, 10))
+	h.Set("X-RateLimit-Reset", strconv.FormatInt(resetSecs, 10))
+	span.SetAttributes(attribute.Int64("ratelimit.remaining", remaining))
+	if count > int64(l.cfg.Limit) {
+		span.SetAttributes(attribute.String("ratelimit.decision", decisionNames[decLimited]))
+		l.cfg.Telemetry.Counter(ctx, MetricRateLimitDecisions, 1, l.tags[decLimited]...)
+		retry := int64((ttl + time.Second - 1) / time.Second)
+		h.Set("Retry-After", strconv.FormatInt(max(retry, 1), 10))
+		l.cfg.Respond(w, r, http.StatusTooManyRequests, "Rate limit exceeded, retry later")
+		return false
+	}
+	span.SetAttributes(attribute.String("ratelimit.decision", decisionNames[decAllowed]))
+	l.cfg.Telemetry.Counter(ctx, MetricRateLimitDecisions, 1, l.tags[decAllowed]...)
+	return true
+}
+
+func (l *limiter) warnFailOpen(ctx context.Context, err error) {
+	now := l.cfg.Now().UnixNano()
+	last := l.warnedAt.Load()
+	if now-last < int64(failOpenLogEvery) || !l.warnedAt.CompareAndSwap(last, now) {
+		l.silenced.Add(1)
+		return
+	}
+	l.cfg.Logger.WarnContext(ctx, "rate limiter unavailable: request allowed (fail-open)",
+		"error", err.Error(), "suppressed_since_last", l.silenced.Swap(0))
+}
