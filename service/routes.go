@@ -32,16 +32,16 @@ func (s *Server) routeTable() []route {
 }
 
 // routes registers the table on a ServeMux. Each handler records its route
-// for logs, metrics and spans before it runs. Anything the table does not
+// for logs, metrics and spans, then passes the rate limiter, then runs. Anything the table does not
 // match lands on the catch-all, which answers the envelope: 405 with Allow
 // when the path exists under other methods, else 404. (ServeMux's own 404 and
 // 405 are plain text, so they are never reached.)
-func (s *Server) routes() http.Handler {
+func (s *Server) routes(limit func(http.Handler) http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	paths := http.NewServeMux() // method-less patterns: which paths exist at all
 	allow := map[string][]string{}
 	for _, rt := range s.routeTable() {
-		mux.HandleFunc(rt.method+" "+rt.path, withRoute(rt.path, rt.handler))
+		mux.Handle(rt.method+" "+rt.path, withRoute(rt.path, limit(rt.handler)))
 		if _, seen := allow[rt.path]; !seen {
 			paths.Handle(rt.path, http.NotFoundHandler())
 		}
@@ -55,20 +55,20 @@ func (s *Server) routes() http.Handler {
 		slices.Sort(methods)
 		allowHeader[p] = strings.Join(methods, ", ")
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("/", limit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, p := paths.Handler(r); p != "" {
 			w.Header().Set("Allow", allowHeader[p])
 			s.respondStatus(w, r, http.StatusMethodNotAllowed, "")
 			return
 		}
 		s.respondStatus(w, r, http.StatusNotFound, "")
-	})
+	})))
 	return mux
 }
 
-func withRoute(path string, h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func withRoute(path string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		middleware.SetRoute(r.Context(), path)
-		h(w, r)
-	}
+		h.ServeHTTP(w, r)
+	})
 }

@@ -84,8 +84,10 @@ type Server struct {
 
 // NewServer builds the API: the route table of routes.go behind the
 // middleware chain (outermost first): server span (otelhttp, when tracing),
-// request context, telemetry, access log, panic recovery, rate limit (when a
-// RateStore is given), body limit, router.
+// request context, telemetry, access log, panic recovery, body limit, router.
+// The rate limiter (when a RateStore is given) runs right after routing, on
+// every route and on the not-found catch-all, so a 429 is tagged with the
+// route it was aimed at.
 func NewServer(cfg Config, deps Deps) *Server {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
@@ -109,10 +111,9 @@ func NewServer(cfg Config, deps Deps) *Server {
 	if deps.Cache != nil {
 		s.cache = newUserCache(deps.Cache, cfg.CacheTTL, cfg.CacheTimeout, deps.Telemetry, tracer)
 	}
-	var h http.Handler = s.routes()
-	h = middleware.BodyLimit(cfg.MaxBodyBytes, s.respondStatus)(h)
+	limit := func(h http.Handler) http.Handler { return h }
 	if deps.RateStore != nil {
-		h = middleware.RateLimit(middleware.RateLimitConfig{
+		limit = middleware.RateLimit(middleware.RateLimitConfig{
 			Store:          deps.RateStore,
 			Limit:          cfg.RateLimit.Requests,
 			Window:         cfg.RateLimit.Window,
@@ -122,8 +123,10 @@ func NewServer(cfg Config, deps Deps) *Server {
 			TracerProvider: tp,
 			Logger:         s.logger,
 			Respond:        s.respondStatus,
-		})(h)
+		})
 	}
+	var h http.Handler = s.routes(limit)
+	h = middleware.BodyLimit(cfg.MaxBodyBytes, s.respondStatus)(h)
 	h = middleware.Recover(s.logger, s.respondStatus)(h)
 	h = middleware.AccessLog(s.logger)(h)
 	h = middleware.Telemetry(deps.Telemetry)(h)
