@@ -46,7 +46,7 @@ type RateLimitConfig struct {
 
 // Metric and span names of the limiter.
 const (
-	MetricRateLimitDecisions = "ratelimit_decisions_total"
+	MetricRateLimitDecisions = telemetry.MetricRateLimitDecisions
 	SpanRateLimitCheck       = "ratelimit.check"
 )
 

@@ -26,7 +26,7 @@ type Cache interface {
 
 // Metric and span names of the user cache.
 const (
-	MetricCacheRequests = "cache_requests_total"
+	MetricCacheRequests = telemetry.MetricCacheRequests
 	SpanCacheGet        = "cache.get"
 	SpanCacheSet        = "cache.set"
 	SpanCacheDelete     = "cache.delete"

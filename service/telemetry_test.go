@@ -128,7 +128,7 @@ func TestREDMetricsForEveryResponse(t *testing.T) {
 		}
 	}
 	m := o.collect(t)
-	counts, durations := m["http_requests_total|{request}"], m["http_request_duration_ms|ms"]
+	counts, durations := m["http_requests_total|{request}"], m["http_request_duration_ms|"]
 	if len(counts) == 0 || len(durations) == 0 {
 		t.Fatalf("metrics missing; have %v", keys(m))
 	}
@@ -143,7 +143,7 @@ func TestREDMetricsForEveryResponse(t *testing.T) {
 			t.Fatalf("raw path leaked into the route tag: %v", p.attrs)
 		}
 	}
-	if m["ratelimit_decisions_total|"] == nil {
+	if m["ratelimit_decisions_total|{request}"] == nil {
 		t.Errorf("no rate-limit decision counter; have %v", keys(m))
 	}
 }

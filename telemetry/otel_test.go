@@ -119,7 +119,7 @@ func TestOTelInstruments(t *testing.T) {
 
 	// http_request_duration_ms
 	m = got[telemetry.MetricHTTPRequestDuration]
-	if m.Unit != "ms" || m.Description == "" {
+	if m.Unit != telemetry.UnitDuration || m.Description == "" {
 		t.Errorf("%s unit %q description %q", m.Name, m.Unit, m.Description)
 	}
 	hist, isHist := m.Data.(metricdata.Histogram[float64])
