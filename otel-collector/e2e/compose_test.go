@@ -1,0 +1,165 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
+)
+
+// repoRoot is the bulwark repository root, two levels above this module.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// loadCompose parses docker-compose.yml with the compose-spec reference loader (schema
+// validation, interpolation, normalisation), as `docker compose config` would.
+func loadCompose(t *testing.T) *types.Project {
+	t.Helper()
+	root := repoRoot(t)
+	opts, err := cli.NewProjectOptions([]string{filepath.Join(root, "docker-compose.yml")},
+		cli.WithWorkingDirectory(root), cli.WithName("bulwark"), cli.WithEnv([]string{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := opts.LoadProject(context.Background())
+	if err != nil {
+		t.Fatalf("docker-compose.yml does not load: %v", err)
+	}
+	return p
+}
+
+func TestComposeServices(t *testing.T) {
+	p := loadCompose(t)
+	want := []string{"app", "grafana", "jaeger", "otel-collector", "postgres", "prometheus", "redis"}
+	got := p.ServiceNames()
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("services = %v, want %v", got, want)
+	}
+	for _, name := range want {
+		s := p.Services[name]
+		if name != "app" && s.Image == "" {
+			t.Errorf("%s: no image", name)
+		}
+		if s.Image != "" && (!strings.Contains(s.Image, ":") || strings.HasSuffix(s.Image, ":latest")) {
+			t.Errorf("%s: image %q is not pinned to a tag", name, s.Image)
+		}
+		// The collector image is FROM scratch: nothing to run a health check command with.
+		if name == "otel-collector" {
+			continue
+		}
+		if s.HealthCheck == nil || len(s.HealthCheck.Test) == 0 || s.HealthCheck.Disable {
+			t.Errorf("%s: no health check", name)
+		}
+	}
+}
+
+func TestComposeDependencies(t *testing.T) {
+	p := loadCompose(t)
+	cases := map[string]map[string]string{
+		"app":            {"postgres": types.ServiceConditionHealthy, "redis": types.ServiceConditionHealthy, "otel-collector": types.ServiceConditionStarted},
+		"otel-collector": {"jaeger": types.ServiceConditionHealthy},
+		"grafana":        {"prometheus": types.ServiceConditionHealthy, "jaeger": types.ServiceConditionHealthy},
+	}
+	for svc, deps := range cases {
+		for dep, cond := range deps {
+			d, ok := p.Services[svc].DependsOn[dep]
+			if !ok {
+				t.Errorf("%s does not depend on %s", svc, dep)
+				continue
+			}
+			if d.Condition != cond {
+				t.Errorf("%s -> %s condition = %q, want %q", svc, dep, d.Condition, cond)
+			}
+		}
+	}
+}
+
+func TestComposeApp(t *testing.T) {
+	p := loadCompose(t)
+	app := p.Services["app"]
+	if app.Build == nil || app.Build.Dockerfile != "Dockerfile" {
+		t.Fatalf("app must be built from the repository Dockerfile, got %+v", app.Build)
+	}
+	df, err := os.ReadFile(filepath.Join(app.Build.Context, app.Build.Dockerfile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(df), "./cmd/api") || !strings.Contains(string(df), "USER ") {
+		t.Errorf("Dockerfile should build ./cmd/api and run as a non-root USER")
+	}
+	env := app.Environment
+	for k, want := range map[string]string{
+		"TELEMETRY_MODE":              "otel",
+		"OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector:4317",
+		"RATE_LIMIT_ENABLED":          "true",
+		"CACHE_ENABLED":               "true",
+	} {
+		if v := env[k]; v == nil || *v != want {
+			t.Errorf("app env %s = %v, want %q", k, v, want)
+		}
+	}
+	for _, k := range []string{"DATABASE_URL", "REDIS_URL", "JWT_SECRET"} {
+		if v := env[k]; v == nil || *v == "" {
+			t.Errorf("app env %s missing", k)
+		}
+	}
+	if v := env["DATABASE_URL"]; v != nil && !strings.Contains(*v, "@postgres:5432/") {
+		t.Errorf("DATABASE_URL %q does not point at the postgres service", *v)
+	}
+	if v := env["REDIS_URL"]; v != nil && !strings.HasPrefix(*v, "redis://redis:6379") {
+		t.Errorf("REDIS_URL %q does not point at the redis service", *v)
+	}
+	// (env.example is optional: loaded when present, required: false.)
+	for _, f := range app.EnvFiles {
+		if filepath.Base(f.Path) == "env.example" && f.Required {
+			t.Errorf("env_file env.example should be optional")
+		}
+	}
+}
+
+func TestComposeObservability(t *testing.T) {
+	p := loadCompose(t)
+	root := repoRoot(t)
+
+	col := p.Services["otel-collector"]
+	if !strings.Contains(col.Image, "opentelemetry-collector-contrib:0.165.") {
+		t.Errorf("collector image %q should match the builder release (0.165.x)", col.Image)
+	}
+	mustMount(t, col, filepath.Join(root, "otel-collector", "config.yaml"))
+
+	prom := p.Services["prometheus"]
+	if !slices.Contains(prom.Command, "--enable-feature=exemplar-storage") {
+		t.Errorf("prometheus command %v lacks --enable-feature=exemplar-storage", prom.Command)
+	}
+	mustMount(t, prom, filepath.Join(root, "grafana", "prometheus.yml"))
+
+	graf := p.Services["grafana"]
+	mustMount(t, graf, filepath.Join(root, "grafana", "provisioning"))
+	mustMount(t, graf, filepath.Join(root, "grafana", "dashboards"))
+}
+
+// mustMount checks the service bind-mounts source, and that source exists in the repository.
+func mustMount(t *testing.T, s types.ServiceConfig, source string) {
+	t.Helper()
+	for _, v := range s.Volumes {
+		if v.Type == types.VolumeTypeBind && v.Source == source {
+			if _, err := os.Stat(source); err != nil {
+				t.Errorf("%s mounts %s, which does not exist", s.Name, source)
+			}
+			return
+		}
+	}
+	t.Errorf("%s does not bind-mount %s", s.Name, source)
+}
