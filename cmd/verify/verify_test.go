@@ -80,10 +80,9 @@ func (f *fakeLimiter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // tamper changes /health answers: a different body, or no X-Request-ID.
 type tamper struct {
-	next      http.Handler
-	body      string
-	dropRID   bool
-	onlyFirst bool
+	next    http.Handler
+	body    string
+	dropRID bool
 }
 
 type tamperWriter struct {
