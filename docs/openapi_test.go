@@ -26,7 +26,7 @@ func TestOpenAPIJSON(t *testing.T) {
 func TestJSONableRefusesYAMLOnlyValues(t *testing.T) {
 	for src, want := range map[string]string{
 		"responses:\n  200: {description: x}\n": "/responses",
-		"a:\n  - 2026-01-02T03:04:05Z\n":         "/a/0",
+		"a:\n  - 2026-01-02T03:04:05Z\n":        "/a/0",
 	} {
 		var v any
 		if err := yaml.Unmarshal([]byte(src), &v); err != nil {
