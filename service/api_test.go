@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bulwark-go/bulwark/docs"
 	"github.com/bulwark-go/bulwark/service"
 	"github.com/bulwark-go/bulwark/storage/memory"
 	"github.com/bulwark-go/bulwark/storage/postgres"
@@ -58,6 +59,7 @@ func (p panicky) ByEmail(ctx context.Context, email string) (service.User, error
 type env struct {
 	t      *testing.T
 	h      http.Handler
+	spec   *spec // every response of do is validated against docs/openapi.yaml
 	logs   *syncBuffer
 	tokens *service.Tokens
 	super  string // superuser token
@@ -85,7 +87,7 @@ func newEnv(t *testing.T, store service.UserStore) *env {
 	if err := srv.EnsureSuperuser(context.Background(), "root@example.com", "rootpassword"); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, h: srv, logs: logs, tokens: tokens}
+	e := &env{t: t, h: srv, spec: newSpec(t), logs: logs, tokens: tokens}
 	e.super = e.login("root@example.com", "rootpassword")
 	e.alice = e.signup("alice@example.com", "alicepassword")
 	e.bob = e.signup("bob@example.com", "bobpassword1")
@@ -118,8 +120,7 @@ func (e *env) do(r req) *httptest.ResponseRecorder {
 	for k, v := range r.header {
 		hr.Header.Set(k, v)
 	}
-	rec := httptest.NewRecorder()
-	e.h.ServeHTTP(rec, hr)
+	rec := e.spec.serve(e.t, e.h, hr)
 	if id := rec.Header().Get("X-Request-ID"); id == "" {
 		e.t.Fatalf("%s %s: no X-Request-ID", r.method, r.path)
 	}
@@ -233,7 +234,11 @@ func jsonNum(n int64) string { b, _ := json.Marshal(n); return string(b) }
 
 func TestAPI(t *testing.T) {
 	for name, newStore := range stores(t) {
-		t.Run(name, func(t *testing.T) { runAPI(t, newEnv(t, newStore(t))) })
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, newStore(t))
+			runAPI(t, e)
+			t.Logf("%d responses validated against docs/openapi.yaml", e.spec.validated.Load())
+		})
 	}
 }
 
@@ -341,8 +346,7 @@ func runAPI(t *testing.T, e *env) {
 		hr := httptest.NewRequest("POST", "/api/v1/users", io.MultiReader(strings.NewReader(`{"email":"`), strings.NewReader(strings.Repeat("a", 5000))))
 		hr.ContentLength = -1
 		hr.Header.Set("Content-Type", "application/json")
-		rec := httptest.NewRecorder()
-		e.h.ServeHTTP(rec, hr)
+		rec := e.spec.serve(t, e.h, hr)
 		checkEnvelope(t, rec, 413, "payload_too_large")
 	})
 
@@ -380,6 +384,10 @@ func runAPI(t *testing.T, e *env) {
 		rec = e.do(req{method: "GET", path: "/api/v1/health/ready"})
 		if rec.Code != 200 || strings.TrimSpace(rec.Body.String()) != `{"status":"ok","checks":{"db":"ok","redis":"disabled"}}` {
 			t.Fatalf("ready: %d %q", rec.Code, rec.Body)
+		}
+		rec = e.do(req{method: "GET", path: "/api/v1/openapi.json"})
+		if want, _ := docs.OpenAPIJSON(); rec.Code != 200 || !bytes.Equal(rec.Body.Bytes(), want) || rec.Header().Get("Content-Type") != "application/json" {
+			t.Fatalf("openapi.json: %d %.200s", rec.Code, rec.Body)
 		}
 		rec = e.do(req{method: "GET", path: "/api/v1/users/me", token: alice.token})
 		me := decodeUser(t, rec, 200)
@@ -543,6 +551,7 @@ func TestRequestID(t *testing.T) {
 }
 
 func TestReadinessDrain(t *testing.T) {
+	sp := newSpec(t)
 	srv := service.NewServer(service.Config{}, service.Deps{
 		Logger: slog.New(slog.DiscardHandler), Users: memory.NewUsers(),
 		Tokens: service.NewTokens(testSecret, time.Hour), Hasher: service.NewArgon2id(64, 1, 1),
@@ -550,8 +559,7 @@ func TestReadinessDrain(t *testing.T) {
 			{Name: "redis", Func: func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }, Timeout: 20 * time.Millisecond}},
 	})
 	get := func() (int, string) {
-		rec := httptest.NewRecorder()
-		srv.ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/health/ready", nil))
+		rec := sp.serve(t, srv, httptest.NewRequest("GET", "/api/v1/health/ready", nil))
 		return rec.Code, strings.TrimSpace(rec.Body.String())
 	}
 	if code, body := get(); code != 503 || body != `{"status":"unavailable","checks":{"db":"ok","redis":"fail"}}` {
@@ -563,13 +571,11 @@ func TestReadinessDrain(t *testing.T) {
 		Checks: []service.Check{{Name: "db", Func: func(context.Context) error { return nil }}, {Name: "redis"}},
 	})
 	srv2.Drain()
-	rec := httptest.NewRecorder()
-	srv2.ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/health/ready", nil))
+	rec := sp.serve(t, srv2, httptest.NewRequest("GET", "/api/v1/health/ready", nil))
 	if rec.Code != 503 || !strings.Contains(rec.Body.String(), `"status":"unavailable"`) {
 		t.Fatalf("draining: %d %s", rec.Code, rec.Body)
 	}
-	rec = httptest.NewRecorder()
-	srv2.ServeHTTP(rec, httptest.NewRequest("GET", "/health", nil))
+	rec = sp.serve(t, srv2, httptest.NewRequest("GET", "/health", nil))
 	if rec.Code != 200 {
 		t.Fatalf("/health while draining: %d", rec.Code)
 	}

@@ -28,6 +28,7 @@ func (s *Server) routeTable() []route {
 		{http.MethodGet, "/api/v1/users/{id}", s.handleGetUser},
 		{http.MethodPatch, "/api/v1/users/{id}", s.handleUpdateUser},
 		{http.MethodDelete, "/api/v1/users/{id}", s.handleDeleteUser},
+		{http.MethodGet, "/api/v1/openapi.json", s.handleOpenAPI},
 	}
 }
 

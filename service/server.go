@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bulwark-go/bulwark/docs"
 	"github.com/bulwark-go/bulwark/middleware"
 	"github.com/bulwark-go/bulwark/telemetry"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
@@ -80,6 +81,10 @@ type Server struct {
 	cache    *userCache
 	draining atomic.Bool
 	handler  http.Handler
+	// openapi is docs/openapi.yaml as JSON; openapiErr is why it could
+	// not be converted (the route then answers 500).
+	openapi    []byte
+	openapiErr error
 }
 
 // NewServer builds the API: the route table of routes.go behind the
@@ -107,6 +112,10 @@ func NewServer(cfg Config, deps Deps) *Server {
 		tokens: deps.Tokens,
 		hasher: deps.Hasher,
 		checks: deps.Checks,
+	}
+	s.openapi, s.openapiErr = docs.OpenAPIJSON()
+	if s.openapiErr != nil {
+		s.logger.Error("OpenAPI description unavailable", "error", s.openapiErr.Error())
 	}
 	if deps.Cache != nil {
 		s.cache = newUserCache(deps.Cache, cfg.CacheTTL, cfg.CacheTimeout, deps.Telemetry, tracer)

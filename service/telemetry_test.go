@@ -52,7 +52,7 @@ func newOTelEnv(t *testing.T, limit int) *otelEnv {
 			Telemetry: tel, TracerProvider: tp, Propagator: telemetry.NewPropagator(),
 			RateStore: memory.NewRateStore(nil),
 		})
-	e := &env{t: t, h: srv, logs: logs, tokens: tokens}
+	e := &env{t: t, h: srv, spec: newSpec(t), logs: logs, tokens: tokens}
 	e.alice = e.signup("alice@example.com", "alicepassword")
 	return &otelEnv{env: e, reader: reader, spans: spans, tp: tp}
 }
