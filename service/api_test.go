@@ -201,17 +201,7 @@ func checkEnvelope(t *testing.T, rec *httptest.ResponseRecorder, status int, cod
 func stores(t *testing.T) map[string]func(t *testing.T) service.UserStore {
 	return map[string]func(t *testing.T) service.UserStore{
 		"memory": func(*testing.T) service.UserStore { return memory.NewUsers() },
-		"postgres": func(t *testing.T) service.UserStore {
-			s, err := postgres.Open(context.Background(), pgtest.NewDatabase(t), postgres.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(s.Close)
-			if err := s.Migrate(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			return s
-		},
+		"postgres": func(t *testing.T) service.UserStore { return pgtest.NewStore(t, postgres.Options{}) },
 	}
 }
 

@@ -21,14 +21,7 @@ func TestQuerySpansAndPoolMetrics(t *testing.T) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	s, err := postgres.Open(context.Background(), pgtest.NewDatabase(t), postgres.Options{TracerProvider: tp, MeterProvider: mp})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	s := pgtest.NewStore(t, postgres.Options{TracerProvider: tp, MeterProvider: mp})
 	ctx, parent := tp.Tracer("test").Start(context.Background(), "request")
 	_, _ = s.ByID(ctx, uuid.New())
 	parent.End()

@@ -11,19 +11,7 @@ import (
 	"github.com/bulwark-go/bulwark/storage/storagetest"
 )
 
-func openStore(t *testing.T) *postgres.Store {
-	t.Helper()
-	url := pgtest.NewDatabase(t)
-	s, err := postgres.Open(context.Background(), url, postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	if err := s.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
+func openStore(t *testing.T) *postgres.Store { return pgtest.NewStore(t, postgres.Options{}) }
 
 func TestUsersContract(t *testing.T) {
 	storagetest.RunUserStore(t, func(t *testing.T) service.UserStore { return openStore(t) })
