@@ -245,28 +245,34 @@ func TestPipeline(t *testing.T) {
 		}
 	}
 	tally(fo.expect(t, 503, "GET", "/api/v1/health/ready", "", nil))
-	fo.stop() // SIGTERM: flushes its metrics and spans
 	if n := len(fo.logLines("rate limiter unavailable: request allowed (fail-open)")); n == 0 {
 		t.Errorf("fail-open run logged no fail-open warning\n%s", fo.tail(20))
 	}
 	t.Logf("traffic sent: statuses %v", sortedCounts(statuses))
 
-	// Keep a trickle of traffic going while the panels are checked, as a dashboard would see
-	// under load: rates over [1m] stay above zero and latency quantiles defined. The superuser's
-	// reads soon get 429s; the readiness probe (not rate limited) keeps SQL and Redis busy.
+	// Keep a trickle of traffic going on both runs while the panels are checked, as a dashboard
+	// sees it under load: a counter's increments before its first scrape never show in rate(),
+	// so a panel only moves with traffic after that. Main run: the superuser's reads soon get
+	// 429s, the readiness probe (not rate limited) keeps SQL and Redis busy. Fail-open run:
+	// fail_open decisions, cache errors, reads from Postgres, readiness 503s.
 	ctx, stopTrickle := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		for ctx.Err() == nil {
-			api.get("/api/v1/users/"+alice.ID, superToken)
-			api.get("/api/v1/health/ready", "")
-			select {
-			case <-ctx.Done():
-			case <-time.After(300 * time.Millisecond):
+	trickle := func(p *apiProcess, paths []string, token string) {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				for _, path := range paths {
+					p.get(path, token)
+				}
+				select {
+				case <-ctx.Done():
+				case <-time.After(300 * time.Millisecond):
+				}
 			}
-		}
-	})
-	t.Cleanup(func() { stopTrickle(); wg.Wait() })
+		})
+	}
+	trickle(api, []string{"/api/v1/users/" + alice.ID, "/api/v1/health/ready"}, superToken)
+	trickle(fo, []string{"/api/v1/users/" + alice.ID, "/api/v1/health/ready"}, alice.Token)
+	t.Cleanup(func() { stopTrickle(); wg.Wait() }) // runs before the services' SIGTERM
 
 	t.Run("prometheus_http_series", func(t *testing.T) { checkHTTPSeries(t, st, "e2e-"+run+"-.*") })
 	t.Run("dashboard_panels_have_data", func(t *testing.T) { checkPanels(t, st) })
@@ -466,8 +472,20 @@ func checkPanels(t *testing.T, st stack) {
 		r    *strings.Replacer
 	}
 	passes := []pass{{"all", strings.NewReplacer(all...)}, {"route=" + routeUser, strings.NewReplacer(one...)}}
-	ran, withData := 0, 0
+	type run struct {
+		q        panelQuery
+		pass     string
+		expr     string
+		positive bool   // must reach a value > 0 (see mustMove)
+		why      string // "" once it returned data
+		res      []promSample
+	}
+	var runs []*run
+	seen := map[string]bool{}
 	for _, q := range qs {
+		if _, ok := mustMove[q.Panel+"/"+q.RefID]; ok {
+			seen[q.Panel+"/"+q.RefID] = true
+		}
 		for _, p := range passes {
 			expr := p.r.Replace(q.Expr)
 			if strings.Contains(expr, "$") {
@@ -477,52 +495,103 @@ func checkPanels(t *testing.T, st stack) {
 			if p.name != "all" && expr == passes[0].r.Replace(q.Expr) {
 				continue // no variable in this query: the first pass covered it
 			}
-			// The 5xx in this run are readiness 503s: no 5xx for the users route.
+			// The 5xx of this run are readiness 503s: none on the users route.
 			if p.name != "all" && strings.Contains(expr, `status_code=~"5..`) {
 				continue
 			}
-			ran++
-			exprs := []string{expr}
+			runs = append(runs, &run{q: q, pass: p.name, expr: expr, positive: p.name == "all" && mustMove[q.Panel+"/"+q.RefID]})
 			// A fallback like `or vector(0)` always returns something; the series it guards must
-			// exist too.
+			// exist too (and move, where the panel must).
 			if base, ok := strings.CutSuffix(strings.TrimSpace(expr), "or vector(0)"); ok {
-				exprs = append(exprs, strings.TrimSpace(base))
+				runs = append(runs, &run{q: q, pass: p.name + ", without or vector(0)", expr: strings.TrimSpace(base), positive: runs[len(runs)-1].positive})
 			}
-			for _, e := range exprs {
-				var res []promSample
-				why := waitFor(context.Background(), 30*time.Second, func() string {
-					var err error
-					res, err = promQuery(st.PrometheusURL, e)
-					if err != nil {
-						return err.Error()
-					}
-					for _, s := range res {
-						if !math.IsNaN(s.float()) {
-							return ""
-						}
-					}
-					if len(res) == 0 {
-						return "no data"
-					}
-					return "only NaN"
-				})
-				if why != "" {
-					t.Errorf("%s / %q %s [%s]: %s: %s", q.File, q.Panel, q.RefID, p.name, why, e)
-					continue
-				}
-				var vals []string
-				for _, s := range res {
-					vals = append(vals, strconv.FormatFloat(s.float(), 'g', 3, 64))
-				}
-				t.Logf("ok %-40q %s [%s] %d series: %s", q.Panel, q.RefID, p.name, len(res), strings.Join(vals, " "))
-			}
-			withData++
 		}
 	}
-	t.Logf("%d panels, %d queries; %d query runs, %d returned data", panels, len(qs), ran, withData)
+	for k := range mustMove {
+		if !seen[k] {
+			t.Errorf("mustMove names %q, which is no panel query of the dashboards", k)
+		}
+	}
+	maxOf := func(res []promSample) float64 {
+		m := math.NaN()
+		for _, s := range res {
+			if v := s.float(); !math.IsNaN(v) && (math.IsNaN(m) || v > m) {
+				m = v
+			}
+		}
+		return m
+	}
+	// Rounds over all queries until each returned data (a non-NaN value) and each mustMove
+	// query a value > 0, or 90 s passed.
+	why := waitFor(context.Background(), 90*time.Second, func() string {
+		pending := 0
+		for _, r := range runs {
+			res, err := promQuery(st.PrometheusURL, r.expr)
+			switch m := maxOf(res); {
+			case err != nil:
+				r.why = err.Error()
+			case len(res) == 0:
+				r.why = "no data"
+			case math.IsNaN(m):
+				r.why = "only NaN"
+			case r.positive && m <= 0:
+				r.why = "data, but not above 0"
+			default:
+				r.why = ""
+			}
+			r.res = res
+			if r.why != "" {
+				pending++
+			}
+		}
+		if pending > 0 {
+			return fmt.Sprintf("%d of %d queries pending", pending, len(runs))
+		}
+		return ""
+	})
+	ok, moved := 0, 0
+	for _, r := range runs {
+		if r.why != "" {
+			t.Errorf("%s / %q %s [%s]: %s: %s", r.q.File, r.q.Panel, r.q.RefID, r.pass, r.why, r.expr)
+			continue
+		}
+		ok++
+		var vals []string
+		for _, s := range r.res {
+			vals = append(vals, strconv.FormatFloat(s.float(), 'g', 3, 64))
+		}
+		mark := ""
+		if r.positive {
+			mark, moved = " (must move: >0)", moved+1
+		}
+		t.Logf("ok %-40q %s [%s]%s %d series: %s", r.q.Panel, r.q.RefID, r.pass, mark, len(r.res), strings.Join(vals, " "))
+	}
+	t.Logf("%d panels, %d queries; %d query runs (%d variable passes), %d returned data, %d of them required and reached > 0; %s",
+		panels, len(qs), len(runs), len(passes), ok, moved, map[bool]string{true: "all done", false: why}[why == ""])
 	if panels == 0 || len(qs) == 0 {
 		t.Fatal("no panels or queries found")
 	}
+}
+
+// mustMove lists the panel queries (title/refId) that must show a value above zero while
+// traffic like the test's flows, not just return a series: what an operator reads first. The
+// others may legitimately sit at 0 (no pool waits, no SQL errors in the last minute...).
+var mustMove = map[string]bool{
+	"Request rate by route and status/A":     true,
+	"Latency p50 / p95 / p99 by route/A":     true,
+	"Latency p50 / p95 / p99 by route/B":     true,
+	"Latency p50 / p95 / p99 by route/C":     true,
+	"Error rate by status class/A":           true,
+	"Error rate by status class/B":           true,
+	"Error share (5xx / all)/A":              true,
+	"429 rate by route/A":                    true,
+	"Share of limited requests/A":            true,
+	"Rate-limit decisions and fail-open/A":   true,
+	"Rate-limit decisions and fail-open/B":   true,
+	"Cache hit ratio (users)/A":              true,
+	"Cache requests by result/A":             true,
+	"SQL latency p95 and errors/A":           true,
+	"Redis command latency p95 and errors/A": true,
 }
 
 // checkTraces: assertion 3 of the issue.
