@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
+	yaml "go.yaml.in/yaml/v4"
 )
 
 // repoRoot is the bulwark repository root, two levels above this module.
@@ -101,10 +103,9 @@ func TestComposeApp(t *testing.T) {
 	}
 	env := app.Environment
 	for k, want := range map[string]string{
-		"TELEMETRY_MODE":              "otel",
-		"OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector:4317",
-		"RATE_LIMIT_ENABLED":          "true",
-		"CACHE_ENABLED":               "true",
+		"TELEMETRY_MODE":     "otel",
+		"RATE_LIMIT_ENABLED": "true",
+		"CACHE_ENABLED":      "true",
 	} {
 		if v := env[k]; v == nil || *v != want {
 			t.Errorf("app env %s = %v, want %q", k, v, want)
@@ -121,6 +122,7 @@ func TestComposeApp(t *testing.T) {
 	if v := env["REDIS_URL"]; v != nil && !strings.HasPrefix(*v, "redis://redis:6379") {
 		t.Errorf("REDIS_URL %q does not point at the redis service", *v)
 	}
+	checkOTLPEndpoint(t, env)
 	// (env.example is optional: loaded when present, required: false.)
 	for _, f := range app.EnvFiles {
 		if filepath.Base(f.Path) == "env.example" && f.Required {
@@ -162,4 +164,51 @@ func mustMount(t *testing.T, s types.ServiceConfig, source string) {
 		}
 	}
 	t.Errorf("%s does not bind-mount %s", s.Name, source)
+}
+
+// checkOTLPEndpoint: the app's OTLP endpoint is the collector service on the receiver port of
+// the protocol the service will use (OTEL_EXPORTER_OTLP_PROTOCOL, default http/protobuf), as
+// configured in otel-collector/config.yaml. http/protobuf sent to the gRPC port fails on every
+// export.
+func checkOTLPEndpoint(t *testing.T, env types.MappingWithEquals) {
+	t.Helper()
+	proto := "http/protobuf" // the service's default (telemetry.DefaultProtocol)
+	if v := env["OTEL_EXPORTER_OTLP_PROTOCOL"]; v != nil && *v != "" {
+		proto = *v
+	}
+	b, err := os.ReadFile(filepath.Join(repoRoot(t), "otel-collector", "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		Receivers struct {
+			OTLP struct {
+				Protocols map[string]struct {
+					Endpoint string `yaml:"endpoint"`
+				} `yaml:"protocols"`
+			} `yaml:"otlp"`
+		} `yaml:"receivers"`
+	}
+	if err := yaml.Unmarshal(b, &cfg); err != nil {
+		t.Fatalf("config.yaml: %v", err)
+	}
+	key := map[string]string{"http/protobuf": "http", "grpc": "grpc"}[proto]
+	if key == "" {
+		t.Fatalf("app OTEL_EXPORTER_OTLP_PROTOCOL %q is not one the service supports", proto)
+	}
+	_, port, err := net.SplitHostPort(cfg.Receivers.OTLP.Protocols[key].Endpoint)
+	if err != nil {
+		t.Fatalf("config.yaml otlp %s receiver endpoint: %v", key, err)
+	}
+	want := "http://otel-collector:" + port
+	if v := env["OTEL_EXPORTER_OTLP_ENDPOINT"]; v == nil || *v != want {
+		t.Errorf("app OTEL_EXPORTER_OTLP_ENDPOINT = %v, want %q (protocol %s -> collector otlp %s receiver)", deref(v), want, proto, key)
+	}
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return "<unset>"
+	}
+	return *p
 }
