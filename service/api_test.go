@@ -200,7 +200,7 @@ func checkEnvelope(t *testing.T, rec *httptest.ResponseRecorder, status int, cod
 
 func stores(t *testing.T) map[string]func(t *testing.T) service.UserStore {
 	return map[string]func(t *testing.T) service.UserStore{
-		"memory": func(*testing.T) service.UserStore { return memory.NewUsers() },
+		"memory":   func(*testing.T) service.UserStore { return memory.NewUsers() },
 		"postgres": func(t *testing.T) service.UserStore { return pgtest.NewStore(t, postgres.Options{}) },
 	}
 }
