@@ -36,6 +36,9 @@ type Config struct {
 	// bounds each cache call (fail-open). Used when Deps.Cache is set.
 	CacheTTL     time.Duration
 	CacheTimeout time.Duration
+	// LoginLimit bounds failed logins per IP and per account; used when
+	// Deps.LoginRateStore is set.
+	LoginLimit LoginLimitConfig
 }
 
 // RateLimitConfig is CONTRACT §5's knobs.
@@ -67,6 +70,8 @@ type Deps struct {
 	RateStore middleware.RateStore
 	// Cache turns the user cache on; nil leaves it off.
 	Cache Cache
+	// LoginRateStore turns the login limiter on; nil leaves it off.
+	LoginRateStore LoginRateStore
 }
 
 // Server is the HTTP API with its middleware chain. It is an http.Handler.
@@ -78,6 +83,7 @@ type Server struct {
 	hasher   PasswordHasher
 	checks   []Check
 	cache    *userCache
+	login    *loginLimiter
 	draining atomic.Bool
 	handler  http.Handler
 }
@@ -107,6 +113,9 @@ func NewServer(cfg Config, deps Deps) *Server {
 		tokens: deps.Tokens,
 		hasher: deps.Hasher,
 		checks: deps.Checks,
+	}
+	if deps.LoginRateStore != nil {
+		s.login = newLoginLimiter(deps.LoginRateStore, cfg.LoginLimit, deps.Logger)
 	}
 	if deps.Cache != nil {
 		s.cache = newUserCache(deps.Cache, cfg.CacheTTL, cfg.CacheTimeout, deps.Telemetry, tracer)
