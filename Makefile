@@ -5,7 +5,7 @@ BIN         ?= bin
 VERSION     ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS     := -s -w -X main.version=$(VERSION)
 
-.PHONY: run build test fmt lint ci
+.PHONY: run build test fmt lint ci reliability fuzz vulncheck
 
 ## run: start the API on :8000 with embedded defaults (in-memory store, noop telemetry)
 run:
@@ -30,5 +30,27 @@ lint:
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
+## reliability: the real binary under faults (Redis, Postgres, collector), SIGTERM under load and
+## attack, then the fuzz targets and govulncheck; prints the summary table (docs/RELIABILITY.md)
+reliability:
+	@mkdir -p $(BIN)
+	RELIABILITY_SUMMARY=$(CURDIR)/$(BIN)/reliability-summary.md $(GO) test -tags reliability -count=1 -timeout 15m -run '^TestReliability$$' -v ./cmd/api/
+	$(MAKE) --no-print-directory fuzz
+	$(MAKE) --no-print-directory vulncheck
+	@echo; echo "=== reliability summary ($(BIN)/reliability-summary.md) ==="; cat $(BIN)/reliability-summary.md
+
+## fuzz: each fuzz target for FUZZTIME (seed corpora in testdata/fuzz)
+FUZZTIME ?= 10s
+FUZZ_TARGETS := middleware:FuzzValidRequestID middleware:FuzzClientIP service:FuzzJSONBodies service:FuzzTokensVerify
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$fn ($(FUZZTIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 3s ./$$pkg/; \
+	done
+
+## vulncheck: govulncheck over the module (local copy of the vulnerability database when offline)
+vulncheck:
+	GO=$(GO) scripts/vulncheck.sh
+
 ## ci: what .ci/run runs
-ci: lint test
+ci: lint test reliability
