@@ -36,7 +36,7 @@ reliability:
 	@mkdir -p $(BIN)
 	RELIABILITY_SUMMARY=$(CURDIR)/$(BIN)/reliability-summary.md $(GO) test -tags reliability -count=1 -timeout 15m -run '^TestReliability$$' -v ./cmd/api/
 	$(MAKE) --no-print-directory fuzz
-	$(MAKE) --no-print-directory vulncheck
+	$(MAKE) --no-print-directory vulncheck VULNCHECK_STDLIB=warn
 	@echo; echo "=== reliability summary ($(BIN)/reliability-summary.md) ==="; cat $(BIN)/reliability-summary.md
 
 ## fuzz: each fuzz target for FUZZTIME (seed corpora in testdata/fuzz)
@@ -48,9 +48,11 @@ fuzz:
 	  $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 3s ./$$pkg/; \
 	done
 
-## vulncheck: govulncheck over the module (local copy of the vulnerability database when offline)
+## vulncheck: govulncheck over the module (local copy of the vulnerability database when offline);
+## VULNCHECK_STDLIB=warn lets findings that are only in the Go toolchain's standard library pass
+VULNCHECK_STDLIB ?= fail
 vulncheck:
-	GO=$(GO) scripts/vulncheck.sh
+	GO=$(GO) VULNCHECK_STDLIB=$(VULNCHECK_STDLIB) scripts/vulncheck.sh
 
 ## ci: what .ci/run runs
 ci: lint test reliability
