@@ -32,9 +32,8 @@ func findPGBin() (string, error) {
 	if d := os.Getenv("PG_BIN"); d != "" {
 		return d, nil
 	}
-	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
-	for i := len(matches) - 1; i >= 0; i-- {
-		return filepath.Dir(matches[i]), nil
+	if matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb"); len(matches) > 0 {
+		return filepath.Dir(matches[len(matches)-1]), nil // the newest (lexical order; fine for 10..99)
 	}
 	p, err := exec.LookPath("initdb")
 	if err != nil {
