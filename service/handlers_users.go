@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/bulwark-go/bulwark/middleware"
 	"github.com/google/uuid"
 )
 
@@ -58,9 +59,16 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.respondError(w, r, err)
 		return
 	}
+	account, ip := normalizeLogin(req.Username), middleware.ClientIPFromContext(r.Context())
+	if s.login != nil {
+		if ok, wait := s.login.allow(r.Context(), ip, account); !ok {
+			s.refuseLogin(w, r, wait)
+			return
+		}
+	}
 	bad := &Error{Status: http.StatusUnauthorized, Message: "Incorrect email or password"}
 	var hash string
-	u, err := s.users.ByEmail(r.Context(), normalizeLogin(req.Username))
+	u, err := s.users.ByEmail(r.Context(), account)
 	switch {
 	case err == nil:
 		hash = u.HashedPassword
@@ -70,6 +78,9 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	ok, err := s.hasher.Verify(req.Password, hash)
 	if err != nil || !ok || !u.IsActive {
+		if s.login != nil {
+			s.login.failed(r.Context(), ip, account)
+		}
 		s.respondError(w, r, bad)
 		return
 	}

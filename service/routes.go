@@ -2,6 +2,7 @@ package service
 
 import (
 	"net/http"
+	"path"
 	"slices"
 	"strings"
 
@@ -64,7 +65,32 @@ func (s *Server) routes(limit func(http.Handler) http.Handler) http.Handler {
 		}
 		s.respondStatus(w, r, http.StatusNotFound, "")
 	})))
-	return mux
+	notFound := limit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.respondStatus(w, r, http.StatusNotFound, "")
+	}))
+	// ServeMux answers a path with dot-segments or double slashes with a
+	// plain-text redirect to its clean form; no route of the API lives at
+	// such a path, so it gets the 404 envelope instead (CONTRACT §2).
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.EscapedPath(); p != "" && cleanPath(p) != p {
+			notFound.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// cleanPath is ServeMux's canonical form of a path: rooted, without dot
+// segments or repeated slashes, a trailing slash kept.
+func cleanPath(p string) string {
+	if p == "" || p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	if p[len(p)-1] == '/' && np != "/" {
+		np += "/"
+	}
+	return np
 }
 
 func withRoute(path string, h http.Handler) http.Handler {

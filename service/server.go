@@ -37,6 +37,9 @@ type Config struct {
 	// bounds each cache call (fail-open). Used when Deps.Cache is set.
 	CacheTTL     time.Duration
 	CacheTimeout time.Duration
+	// LoginLimit bounds failed logins per IP and per account; used when
+	// Deps.LoginRateStore is set.
+	LoginLimit LoginLimitConfig
 }
 
 // RateLimitConfig is CONTRACT §5's knobs.
@@ -68,6 +71,8 @@ type Deps struct {
 	RateStore middleware.RateStore
 	// Cache turns the user cache on; nil leaves it off.
 	Cache Cache
+	// LoginRateStore turns the login limiter on; nil leaves it off.
+	LoginRateStore LoginRateStore
 }
 
 // Server is the HTTP API with its middleware chain. It is an http.Handler.
@@ -79,6 +84,7 @@ type Server struct {
 	hasher   PasswordHasher
 	checks   []Check
 	cache    *userCache
+	login    *loginLimiter
 	draining atomic.Bool
 	handler  http.Handler
 	// openapi is docs/openapi.yaml as JSON; openapiErr is why it could
@@ -116,6 +122,9 @@ func NewServer(cfg Config, deps Deps) *Server {
 	s.openapi, s.openapiErr = docs.OpenAPIJSON()
 	if s.openapiErr != nil {
 		s.logger.Error("OpenAPI description unavailable", "error", s.openapiErr.Error())
+	}
+	if deps.LoginRateStore != nil {
+		s.login = newLoginLimiter(deps.LoginRateStore, cfg.LoginLimit, deps.Logger)
 	}
 	if deps.Cache != nil {
 		s.cache = newUserCache(deps.Cache, cfg.CacheTTL, cfg.CacheTimeout, deps.Telemetry, tracer)

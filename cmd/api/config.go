@@ -40,6 +40,11 @@ type config struct {
 	CacheEnabled    bool
 	CacheDefaultTTL time.Duration
 
+	LoginLimitEnabled bool
+	LoginLimitAccount int
+	LoginLimitIP      int
+	LoginLimitWindow  time.Duration
+
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
 	WriteTimeout      time.Duration
@@ -192,6 +197,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 
 		CacheEnabled:    e.boolean("CACHE_ENABLED", false),
 		CacheDefaultTTL: time.Duration(e.integer("CACHE_DEFAULT_TTL_SECONDS", 60, 1, 86400)) * time.Second,
+
+		LoginLimitEnabled: e.boolean("LOGIN_RATE_LIMIT_ENABLED", true),
+		LoginLimitAccount: e.integer("LOGIN_RATE_LIMIT_REQUESTS", 10, 1, 1<<30),
+		LoginLimitIP:      e.integer("LOGIN_RATE_LIMIT_IP_REQUESTS", 50, 1, 1<<30),
+		LoginLimitWindow:  time.Duration(e.integer("LOGIN_RATE_LIMIT_WINDOW_SECONDS", 300, 1, 86400)) * time.Second,
 
 		ReadHeaderTimeout: e.duration("HTTP_READ_HEADER_TIMEOUT", 5*time.Second),
 		ReadTimeout:       e.duration("HTTP_READ_TIMEOUT", 30*time.Second),

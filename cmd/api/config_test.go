@@ -19,6 +19,9 @@ func TestConfigDefaults(t *testing.T) {
 		c.DatabaseURL != "" || c.ShutdownTimeout != 20*time.Second || c.TelemetrySampleRate != 1 {
 		t.Fatalf("defaults: %+v", c)
 	}
+	if !c.LoginLimitEnabled || c.LoginLimitAccount != 10 || c.LoginLimitIP != 50 || c.LoginLimitWindow != 5*time.Minute {
+		t.Fatalf("login limit defaults: %+v", c)
+	}
 }
 
 func TestConfigMalformed(t *testing.T) {
@@ -34,6 +37,8 @@ func TestConfigMalformed(t *testing.T) {
 		"JWT_SECRET":                  {"JWT_SECRET": "short"},
 		"FIRST_SUPERUSER_PASSWORD":    {"FIRST_SUPERUSER_EMAIL": "a@b.co"},
 		"ACCESS_TOKEN_EXPIRE_MINUTES": {"ACCESS_TOKEN_EXPIRE_MINUTES": "0"},
+		"LOGIN_RATE_LIMIT_REQUESTS":   {"LOGIN_RATE_LIMIT_REQUESTS": "0"},
+		"LOGIN_RATE_LIMIT_ENABLED":    {"LOGIN_RATE_LIMIT_ENABLED": "perhaps"},
 	}
 	for name, env := range cases {
 		t.Run(name, func(t *testing.T) {

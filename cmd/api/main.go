@@ -104,6 +104,7 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 
 	var rateStore middleware.RateStore
 	var cache service.Cache
+	var loginStore service.LoginRateStore
 	if cfg.RedisURL != "" {
 		rc, err := redis.New(ctx, cfg.RedisURL, redis.Options{
 			OpTimeout:      cfg.RateLimitTimeout,
@@ -121,6 +122,9 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		if cfg.CacheEnabled {
 			cache = rc.Cache()
 		}
+		if cfg.LoginLimitEnabled {
+			loginStore = rc.RateStore()
+		}
 	} else if cfg.RateLimitEnabled || cfg.CacheEnabled {
 		logger.Warn("REDIS_URL is not set: rate limiting and cache live in process memory; limits are per instance")
 		if cfg.RateLimitEnabled {
@@ -129,6 +133,9 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		if cfg.CacheEnabled {
 			cache = memory.NewCache(nil)
 		}
+	}
+	if cfg.LoginLimitEnabled && loginStore == nil {
+		loginStore = memory.NewRateStore(nil) // per instance without Redis
 	}
 
 	srv := service.NewServer(service.Config{
@@ -141,6 +148,12 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		},
 		CacheTTL:     cfg.CacheDefaultTTL,
 		CacheTimeout: cfg.RateLimitTimeout,
+		LoginLimit: service.LoginLimitConfig{
+			PerAccount: cfg.LoginLimitAccount,
+			PerIP:      cfg.LoginLimitIP,
+			Window:     cfg.LoginLimitWindow,
+			Timeout:    cfg.RateLimitTimeout,
+		},
 	}, service.Deps{
 		Logger:         logger,
 		Users:          users,
@@ -152,6 +165,7 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		Propagator:     tel.Propagator,
 		RateStore:      rateStore,
 		Cache:          cache,
+		LoginRateStore: loginStore,
 	})
 
 	if cfg.FirstSuperEmail != "" {
@@ -178,7 +192,7 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		return err
 	}
 	logger.Info("listening", "addr", ln.Addr().String(),
-		"rate_limit", rateStore != nil, "cache", cache != nil, "database", cfg.DatabaseURL != "", "redis", cfg.RedisURL != "")
+		"rate_limit", rateStore != nil, "login_limit", loginStore != nil, "cache", cache != nil, "database", cfg.DatabaseURL != "", "redis", cfg.RedisURL != "")
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()

@@ -113,3 +113,21 @@ func (s *RateStore) len() int {
 	}
 	return n
 }
+
+// Peek returns the count of key's current window and the time left in it
+// without counting a hit: (0, 0) when the key has no open window. The login
+// limiter uses it to refuse an attempt before it costs a password hash.
+func (s *RateStore) Peek(ctx context.Context, key string) (int64, time.Duration, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, 0, err
+	}
+	now := s.clock()
+	sh := &s.shards[maphash.String(s.seed, key)%rateShards]
+	sh.mu.Lock()
+	w, ok := sh.windows[key]
+	sh.mu.Unlock()
+	if !ok || !now.Before(w.expires) {
+		return 0, 0, nil
+	}
+	return w.count, w.expires.Sub(now), nil
+}

@@ -114,3 +114,33 @@ func BenchmarkRateStoreHitParallel(b *testing.B) {
 		}
 	})
 }
+
+func TestRateStorePeek(t *testing.T) {
+	clock := storagetest.NewFakeClock(time.Unix(1000, 0))
+	s := NewRateStore(clock.Now)
+	ctx := context.Background()
+	const key = "ratelimit:login:account:a@example.com"
+	if n, ttl, err := s.Peek(ctx, key); err != nil || n != 0 || ttl != 0 {
+		t.Fatalf("peek of an absent key: %d %v %v", n, ttl, err)
+	}
+	for range 3 {
+		if _, _, err := s.Hit(ctx, key, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock.Advance(4 * time.Second)
+	for range 2 { // peeking counts nothing
+		if n, ttl, err := s.Peek(ctx, key); err != nil || n != 3 || ttl != 6*time.Second {
+			t.Fatalf("peek: %d %v %v; want 3 6s", n, ttl, err)
+		}
+	}
+	clock.Advance(6 * time.Second)
+	if n, _, _ := s.Peek(ctx, key); n != 0 {
+		t.Fatalf("peek after the window: %d", n)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, _, err := s.Peek(cctx, key); err == nil {
+		t.Fatal("peek with a done context succeeded")
+	}
+}

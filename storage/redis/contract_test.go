@@ -155,3 +155,25 @@ func TestNewRejectsBadURL(t *testing.T) {
 		t.Error("New with negative OpTimeout: no error")
 	}
 }
+
+func TestRateStorePeek(t *testing.T) {
+	prefix := "bulwark:" + storagetest.RandomPrefix()
+	url, _ := sharedRedis(t, prefix)
+	rs := newTestClient(t, url, Options{}).RateStore()
+	ctx := context.Background()
+	key := prefix + "ratelimit:login:account:a@example.com"
+	if n, ttl, err := rs.Peek(ctx, key); err != nil || n != 0 || ttl != 0 {
+		t.Fatalf("peek of an absent key: %d %v %v", n, ttl, err)
+	}
+	for range 3 {
+		if _, _, err := rs.Hit(ctx, key, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 { // peeking counts nothing
+		n, ttl, err := rs.Peek(ctx, key)
+		if err != nil || n != 3 || ttl <= 50*time.Second || ttl > time.Minute {
+			t.Fatalf("peek: %d %v %v; want 3 and about a minute", n, ttl, err)
+		}
+	}
+}

@@ -2,8 +2,11 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 )
 
 // hitLua counts one hit against KEYS[1] in a fixed window of ARGV[1]
@@ -53,4 +56,35 @@ func (s *RateStore) Hit(ctx context.Context, key string, window time.Duration) (
 		return 0, 0, fmt.Errorf("redis: rate hit: script returned %d values, want 2", len(vals))
 	}
 	return vals[0], time.Duration(vals[1]) * time.Millisecond, nil
+}
+
+// Peek returns the count of key's current window and the time left in it
+// without counting a hit: (0, 0) when the key does not exist. One round trip
+// (GET and PTTL pipelined), bounded by the op timeout. The login limiter
+// uses it to refuse an attempt before it costs a password hash.
+func (s *RateStore) Peek(ctx context.Context, key string) (int64, time.Duration, error) {
+	ctx, cancel := s.c.opContext(ctx)
+	defer cancel()
+	var get *goredis.StringCmd
+	var pttl *goredis.DurationCmd
+	_, err := s.c.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		get = p.Get(ctx, key)
+		pttl = p.PTTL(ctx, key)
+		return nil
+	})
+	if errors.Is(err, goredis.Nil) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("redis: rate peek: %w", err)
+	}
+	n, err := get.Int64()
+	if err != nil {
+		return 0, 0, fmt.Errorf("redis: rate peek: %w", err)
+	}
+	ttl := pttl.Val()
+	if ttl < 0 {
+		ttl = 0
+	}
+	return n, ttl, nil
 }
