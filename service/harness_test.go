@@ -288,14 +288,16 @@ func check429(t *testing.T, rec *httptest.ResponseRecorder, limit int, window ti
 	}
 }
 
-// countingUsers counts ByID reads per id, and can make the reads of one id
-// slow so that concurrent misses really overlap.
+// countingUsers counts ByID reads per id, and can hold the reads of one id
+// before (gate) or after (afterRead) the store answers, so that concurrent
+// misses really overlap or a read can be made to finish late.
 type countingUsers struct {
 	service.UserStore
-	mu    sync.Mutex
-	byID  map[uuid.UUID]int
-	slow  uuid.UUID
-	delay time.Duration
+	mu        sync.Mutex
+	byID      map[uuid.UUID]int
+	slow      uuid.UUID
+	gate      func()
+	afterRead func()
 }
 
 func newCountingUsers(s service.UserStore) *countingUsers {
@@ -305,16 +307,19 @@ func newCountingUsers(s service.UserStore) *countingUsers {
 func (c *countingUsers) ByID(ctx context.Context, id uuid.UUID) (service.User, error) {
 	c.mu.Lock()
 	c.byID[id]++
-	slow := c.slow == id && c.delay > 0
-	c.mu.Unlock()
-	if slow {
-		select {
-		case <-time.After(c.delay):
-		case <-ctx.Done():
-			return service.User{}, ctx.Err()
-		}
+	var gate, after func()
+	if c.slow == id {
+		gate, after = c.gate, c.afterRead
 	}
-	return c.UserStore.ByID(ctx, id)
+	c.mu.Unlock()
+	if gate != nil {
+		gate()
+	}
+	u, err := c.UserStore.ByID(ctx, id)
+	if after != nil {
+		after()
+	}
+	return u, err
 }
 
 func (c *countingUsers) reads(id string) int {
@@ -391,3 +396,31 @@ func eventually(t *testing.T, timeout time.Duration, what string, f func() error
 }
 
 var errNotYet = errors.New("not yet")
+
+// countTel is a Telemetry that counts counters by name and tags
+// ("name{k=v,k=v}", tags in the order given).
+type countTel struct {
+	mu sync.Mutex
+	n  map[string]float64
+}
+
+func newCountTel() *countTel { return &countTel{n: map[string]float64{}} }
+
+func (c *countTel) Counter(_ context.Context, name string, v float64, tags ...telemetry.Tag) {
+	kv := make([]string, len(tags))
+	for i, t := range tags {
+		kv[i] = t.Key + "=" + t.Value
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n[name+"{"+strings.Join(kv, ",")+"}"] += v
+}
+
+func (c *countTel) Histogram(context.Context, string, float64, ...telemetry.Tag) {}
+
+// get returns the counter name{tags}, tags written "k=v,k=v".
+func (c *countTel) get(name, tags string) float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[name+"{"+tags+"}"]
+}
