@@ -11,9 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bulwark-go/bulwark/service"
 	"github.com/bulwark-go/bulwark/storage/memory"
 	"github.com/bulwark-go/bulwark/storage/redis/redistest"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
 
 // burst sends m copies of r at once and returns the responses.
@@ -37,7 +42,25 @@ func burst(e *env, m int, r req) []*httptest.ResponseRecorder {
 func rateEnv(t *testing.T, b *backend, n int, window time.Duration, opts ...envOption) *env {
 	t.Helper()
 	opts = append([]envOption{withRemote(remote(randomIP())), withRateLimit(b.rate, n, window, semanticTimeout)}, opts...)
-	return newEnv(t, memory.NewUsers(), opts...)
+	return newEnv(t, failingUpdates{memory.NewUsers()}, opts...)
+}
+
+// failingUpdates fails a PATCH on demand: full_name "panic" panics,
+// "unavailable" is a store outage (503).
+type failingUpdates struct {
+	service.UserStore
+}
+
+func (f failingUpdates) Update(ctx context.Context, id uuid.UUID, upd service.UserUpdate) (service.User, error) {
+	if upd.FullName != nil {
+		switch *upd.FullName {
+		case "panic":
+			panic("store exploded")
+		case "unavailable":
+			return service.User{}, service.ErrUnavailable
+		}
+	}
+	return f.UserStore.Update(ctx, id, upd)
 }
 
 // TestRateLimit proves CONTRACT §5 through the whole handler chain, on the
@@ -302,6 +325,8 @@ func runRateLimit(t *testing.T, newBackend func(*testing.T) *backend) {
 			{req{method: "POST", path: "/api/v1/users", ctype: "text/plain", body: "x"}, 415},
 			{req{method: "POST", path: "/api/v1/users", body: `{"email":`}, 422},
 			{req{method: "POST", path: "/api/v1/users", body: `{"email":"carol@example.com","password":"carolpassword"}`}, 409},
+			{req{method: "PATCH", path: "/api/v1/users/" + e.alice.id, token: e.alice.token, body: `{"full_name":"panic"}`}, 500},
+			{req{method: "PATCH", path: "/api/v1/users/" + e.alice.id, token: e.alice.token, body: `{"full_name":"unavailable"}`}, 503},
 			{req{method: "DELETE", path: "/api/v1/users/" + e.bob.id, token: e.bob.token}, 204},
 		}
 		for _, c := range cases {
@@ -440,9 +465,12 @@ func TestRateLimitFailOpen(t *testing.T) {
 	srv := redistest.Start(t)
 	c := newRedisClient(t, srv.URL(), failTimeout)
 	metrics := newOTelMetrics(t)
+	sr := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 	const n = 3
 	e := newEnv(t, memory.NewUsers(), withRemote(remote(randomIP())),
-		withRateLimit(c.RateStore(), n, time.Minute, failTimeout), withTelemetry(metrics.tel))
+		withRateLimit(c.RateStore(), n, time.Minute, failTimeout), withTelemetry(metrics.tel), withTracing(tp))
 	failOpens := func() float64 {
 		return metrics.sum(t, "ratelimit_decisions_total", "decision=fail_open")
 	}
@@ -507,6 +535,18 @@ func TestRateLimitFailOpen(t *testing.T) {
 
 	srv.Kill()
 	failing("killed", 4)
+	var failOpenSpans int
+	for _, sp := range sr.Ended() {
+		if sp.Name() == "ratelimit.check" && attrMap(sp)["ratelimit.decision"] == "fail_open" {
+			failOpenSpans++
+			if sp.Status().Code != codes.Error {
+				t.Errorf("fail-open span status %v, want Error", sp.Status())
+			}
+		}
+	}
+	if failOpenSpans != 12 {
+		t.Fatalf("%d ratelimit.check spans with decision fail_open, want 12", failOpenSpans)
+	}
 	logs := e.logs.String()
 	if got := strings.Count(logs, "rate limiter unavailable"); got != 1 {
 		t.Fatalf("fail-open logged %d times for 12 failures, want once (throttled)", got)
