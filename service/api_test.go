@@ -65,6 +65,15 @@ type env struct {
 	superID string
 	alice   user
 	bob     user
+	setup   envSetup
+}
+
+// sibling is a second server built like e's, sharing its store, tokens,
+// cache and rate store: another instance of the same deployment.
+func (e *env) sibling() *env {
+	s := *e
+	s.h = service.NewServer(e.setup.cfg, e.setup.deps)
+	return &s
 }
 
 // envSetup is what newEnv builds the server from; envOptions change it
@@ -104,7 +113,7 @@ func newEnv(t *testing.T, store service.UserStore, opts ...envOption) *env {
 	if err := srv.EnsureSuperuser(context.Background(), "root@example.com", "rootpassword"); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, h: srv, logs: logs, tokens: tokens, remote: setup.remote}
+	e := &env{t: t, h: srv, logs: logs, tokens: tokens, remote: setup.remote, setup: setup}
 	e.super = e.login("root@example.com", "rootpassword")
 	sub, err := tokens.Verify(e.super)
 	if err != nil {

@@ -149,12 +149,17 @@ func runCache(t *testing.T, newBackend func(*testing.T) *backend) {
 	})
 
 	// A read of alice is started and held after the store answered (with
-	// the old row), before it fills the cache; then alice is written.
-	heldRead := func(t *testing.T) (e *env, path string, old <-chan string, release func()) {
+	// the old row), before it fills the cache; then alice is written, on
+	// the same instance or on another one sharing the store and the cache.
+	heldRead := func(t *testing.T, otherInstance bool) (e *env, path string, old <-chan string, release func()) {
 		b := newBackend(t)
 		e, users := cacheEnv(t, b.cache, time.Minute)
 		path = "/api/v1/users/" + e.alice.id
 		getBody(t, e, "/api/v1/users/me", e.super) // the requester's own entry
+		writer := e
+		if otherInstance {
+			writer = e.sibling()
+		}
 		read, rel := make(chan struct{}), make(chan struct{})
 		var held atomic.Bool
 		users.mu.Lock()
@@ -172,23 +177,15 @@ func runCache(t *testing.T, newBackend func(*testing.T) *backend) {
 			oldc <- rec.Body.String()
 		}()
 		<-read
-		decodeUser(t, e.do(req{method: "PATCH", path: path, token: e.super, body: `{"full_name":"New"}`}), 200)
+		decodeUser(t, writer.do(req{method: "PATCH", path: path, token: e.super, body: `{"full_name":"New"}`}), 200)
 		var releaseOnce sync.Once
 		release = func() { releaseOnce.Do(func() { close(rel) }) }
 		t.Cleanup(release)
 		return e, path, oldc, release
 	}
-	wantNew := func(t *testing.T, e *env, path string) {
-		t.Helper()
-		for range 2 {
-			if got := getBody(t, e, path, e.super); !strings.Contains(got, `"full_name":"New"`) {
-				t.Fatalf("read after the write: %s", got)
-			}
-		}
-	}
 
 	t.Run("a read that fills late does not bring the old value back", func(t *testing.T) {
-		e, path, old, release := heldRead(t)
+		e, path, old, release := heldRead(t, false)
 		release()
 		if got := <-old; !strings.Contains(got, `"full_name":null`) {
 			t.Fatalf("the held read: %s", got) // it started before the write: the old value is fine
@@ -197,25 +194,11 @@ func runCache(t *testing.T, newBackend func(*testing.T) *backend) {
 	})
 
 	t.Run("a read after a write does not join a read from before it", func(t *testing.T) {
-		e, path, old, release := heldRead(t)
-		fresh := make(chan string, 1)
-		go func() {
-			rec := e.do(req{method: "GET", path: path, token: e.super})
-			fresh <- rec.Body.String()
-		}()
-		select {
-		case got := <-fresh:
-			if !strings.Contains(got, `"full_name":"New"`) {
-				t.Errorf("read after the write: %s", got)
-			}
-		case <-time.After(5 * time.Second):
-			t.Error("a read after the write waited for a read that started before it")
-			release()
-			<-fresh
+		for _, otherInstance := range []bool{false, true} {
+			t.Run(map[bool]string{false: "same instance", true: "written on another instance"}[otherInstance], func(t *testing.T) {
+				readAfterHeldWrite(t, heldRead, otherInstance)
+			})
 		}
-		release()
-		<-old
-		wantNew(t, e, path)
 	})
 
 	t.Run("concurrent misses for one key cause one database read", func(t *testing.T) {
@@ -251,6 +234,43 @@ func runCache(t *testing.T, newBackend func(*testing.T) *backend) {
 			t.Fatalf("%v misses counted, want %d", miss, m)
 		}
 	})
+}
+
+// readAfterHeldWrite: while a read from before a write is held, a read that
+// starts after the write (on the instance holding the old read) must not
+// join it, and must return the new value.
+func readAfterHeldWrite(t *testing.T, heldRead func(*testing.T, bool) (*env, string, <-chan string, func()), otherInstance bool) {
+	e, path, old, release := heldRead(t, otherInstance)
+	fresh := make(chan string, 1)
+	go func() {
+		rec := e.do(req{method: "GET", path: path, token: e.super})
+		fresh <- rec.Body.String()
+	}()
+	select {
+	case got := <-fresh:
+		if !strings.Contains(got, `"full_name":"New"`) {
+			t.Errorf("read after the write: %s", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("a read after the write waited for a read that started before it")
+		release()
+		if got := <-fresh; !strings.Contains(got, `"full_name":"New"`) {
+			t.Errorf("and returned the old value: %s", got)
+		}
+	}
+	release()
+	<-old
+	wantNew(t, e, path)
+}
+
+// wantNew wants alice's new full_name from two reads.
+func wantNew(t *testing.T, e *env, path string) {
+	t.Helper()
+	for range 2 {
+		if got := getBody(t, e, path, e.super); !strings.Contains(got, `"full_name":"New"`) {
+			t.Fatalf("read after the write: %s", got)
+		}
+	}
 }
 
 // The entry lives min(CACHE_DEFAULT_TTL, 60s).
