@@ -57,38 +57,71 @@ func (p panicky) ByEmail(ctx context.Context, email string) (service.User, error
 }
 
 type env struct {
-	t      *testing.T
-	h      http.Handler
-	spec   *spec // every response of do is validated against docs/openapi.yaml
-	logs   *syncBuffer
-	tokens *service.Tokens
-	super  string // superuser token
-	alice  user
-	bob    user
+	t       *testing.T
+	h       http.Handler
+	spec    *spec // every response of do is validated against docs/openapi.yaml
+	logs    *syncBuffer
+	tokens  *service.Tokens
+	remote  string // RemoteAddr of requests that set none ("" keeps httptest's 192.0.2.1:1234)
+	super   string // superuser token
+	superID string
+	alice   user
+	bob     user
+	setup   envSetup
 }
+
+// sibling is a second server built like e's, sharing its store, tokens,
+// cache and rate store: another instance of the same deployment.
+func (e *env) sibling() *env {
+	s := *e
+	s.h = service.NewServer(e.setup.cfg, e.setup.deps)
+	return &s
+}
+
+// envSetup is what newEnv builds the server from; envOptions change it
+// (rate limiting, cache, tracing, the client address of the set-up requests).
+type envSetup struct {
+	cfg    service.Config
+	deps   service.Deps
+	remote string
+}
+
+type envOption func(*envSetup)
 
 type user struct {
 	id    string
 	token string
 }
 
-func newEnv(t *testing.T, store service.UserStore) *env {
+func newEnv(t *testing.T, store service.UserStore, opts ...envOption) *env {
 	t.Helper()
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	tokens := service.NewTokens(testSecret, time.Hour)
-	srv := service.NewServer(service.Config{MaxBodyBytes: 4096}, service.Deps{
-		Logger: logger,
-		Users:  panicky{store},
-		Tokens: tokens,
-		Hasher: service.NewArgon2id(64, 1, 1),
-		Checks: []service.Check{{Name: "db", Func: store.Ping}, {Name: "redis"}},
-	})
+	setup := envSetup{
+		cfg: service.Config{MaxBodyBytes: 4096},
+		deps: service.Deps{
+			Logger: logger,
+			Users:  panicky{store},
+			Tokens: tokens,
+			Hasher: service.NewArgon2id(64, 1, 1),
+			Checks: []service.Check{{Name: "db", Func: store.Ping}, {Name: "redis"}},
+		},
+	}
+	for _, o := range opts {
+		o(&setup)
+	}
+	srv := service.NewServer(setup.cfg, setup.deps)
 	if err := srv.EnsureSuperuser(context.Background(), "root@example.com", "rootpassword"); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, h: srv, spec: newSpec(t), logs: logs, tokens: tokens}
+	e := &env{t: t, h: srv, spec: newSpec(t), logs: logs, tokens: tokens, remote: setup.remote, setup: setup}
 	e.super = e.login("root@example.com", "rootpassword")
+	sub, err := tokens.Verify(e.super)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.superID = sub.String()
 	e.alice = e.signup("alice@example.com", "alicepassword")
 	e.bob = e.signup("bob@example.com", "bobpassword1")
 	return e
@@ -100,6 +133,8 @@ type req struct {
 	ctype        string
 	token        string
 	header       map[string]string
+	remote       string          // RemoteAddr; "" uses the env's
+	ctx          context.Context // request context; nil uses the default
 }
 
 func (e *env) do(r req) *httptest.ResponseRecorder {
@@ -119,6 +154,14 @@ func (e *env) do(r req) *httptest.ResponseRecorder {
 	}
 	for k, v := range r.header {
 		hr.Header.Set(k, v)
+	}
+	if r.remote != "" {
+		hr.RemoteAddr = r.remote
+	} else if e.remote != "" {
+		hr.RemoteAddr = e.remote
+	}
+	if r.ctx != nil {
+		hr = hr.WithContext(r.ctx)
 	}
 	rec := e.spec.serve(e.t, e.h, hr)
 	if id := rec.Header().Get("X-Request-ID"); id == "" {

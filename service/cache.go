@@ -2,6 +2,8 @@ package service
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"time"
 
@@ -48,11 +50,15 @@ const (
 // Concurrent misses for one id share one database read (singleflight). A
 // read fills the cache with Add (set-if-absent). A write (PATCH, DELETE),
 // after its database write, replaces the entry with a short-lived tombstone
-// and forgets any flight in progress. So a read that started before the write
-// and fills late cannot put the old value back (its Add finds the
+// and forgets any local flight in progress. So a read that started before
+// the write and fills late cannot put the old value back (its Add finds the
 // tombstone), and a read that starts after the write never joins an old
-// flight: no read after a successful write returns the old value, across
-// instances too. Tombstones outlive the longest flight (flightTimeout).
+// flight: on the writing instance Forget sees to that, and on the others
+// (which Forget cannot reach) a read that finds a tombstone joins only
+// flights keyed by that very tombstone, which each write makes unique, and
+// which therefore all started after that write had committed. So no read
+// after a successful write returns the old value, across instances too.
+// Tombstones outlive the longest flight (flightTimeout).
 type userCache struct {
 	cache   Cache
 	ttl     time.Duration
@@ -84,17 +90,18 @@ func (uc *userCache) count(ctx context.Context, result string) {
 }
 
 // get returns the cached user, ok=false on a miss or an error (counted and
-// recorded on the span; the caller falls back to the database).
-func (uc *userCache) get(ctx context.Context, id uuid.UUID) (UserPublic, bool) {
+// recorded on the span; the caller falls back to the database). On a miss
+// that found a tombstone, tomb is its value.
+func (uc *userCache) get(ctx context.Context, id uuid.UUID) (u UserPublic, ok bool, tomb string) {
 	ctx, span := uc.tracer.Start(ctx, SpanCacheGet, trace.WithAttributes(attribute.String("cache.name", "users")))
 	defer span.End()
 	callCtx, cancel := context.WithTimeout(ctx, uc.timeout)
 	raw, ok, err := uc.cache.Get(callCtx, userKey(id))
 	cancel()
-	if err == nil && ok && len(raw) == 0 {
-		ok = false // a tombstone: recently written, read the database
+	if err == nil && ok && isTombstone(raw) {
+		ok = false // recently written: read the database
+		tomb = string(raw)
 	}
-	var u UserPublic
 	if err == nil && ok {
 		if jerr := json.Unmarshal(raw, &u); jerr != nil || u.ID != id {
 			err = errCorruptEntry
@@ -106,15 +113,38 @@ func (uc *userCache) get(ctx context.Context, id uuid.UUID) (UserPublic, bool) {
 		span.RecordError(err)
 		span.SetAttributes(attribute.Bool("cache.hit", false))
 		uc.count(ctx, "error")
-		return UserPublic{}, false
+		return UserPublic{}, false, ""
 	case !ok:
 		span.SetAttributes(attribute.Bool("cache.hit", false))
 		uc.count(ctx, "miss")
-		return UserPublic{}, false
+		return UserPublic{}, false, tomb
 	}
 	span.SetAttributes(attribute.Bool("cache.hit", true))
 	uc.count(ctx, "hit")
-	return u, true
+	return u, true, ""
+}
+
+// A tombstone is any value that is not a JSON object: "tomb:" and a random
+// token (or, from older versions, the empty value).
+const tombPrefix = "tomb:"
+
+func isTombstone(raw []byte) bool { return len(raw) == 0 || raw[0] != '{' }
+
+func newTombstone() []byte {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return []byte(tombPrefix + hex.EncodeToString(b[:]))
+}
+
+// flightKey names the database read of a miss on id. A miss that found a
+// tombstone reads under a key of its own for that tombstone: flights under
+// it all started after the write that set it, so joining one never returns
+// what the write replaced, even when the write ran on another instance.
+func flightKey(id uuid.UUID, tomb string) string {
+	if tomb == "" {
+		return id.String()
+	}
+	return id.String() + "/" + tomb
 }
 
 type cacheError string
@@ -139,14 +169,15 @@ func (uc *userCache) set(ctx context.Context, u UserPublic) {
 	}
 }
 
-// invalidate replaces id's entry with a tombstone after a write and forgets
-// a flight in progress for it.
+// invalidate replaces id's entry with a fresh tombstone after a write and
+// forgets a local flight in progress for it (flights keyed by an older
+// tombstone are never joined again: readers now find the new one).
 func (uc *userCache) invalidate(ctx context.Context, id uuid.UUID) {
 	uc.flights.Forget(id.String())
 	ctx, span := uc.tracer.Start(ctx, SpanCacheDelete, trace.WithAttributes(attribute.String("cache.name", "users")))
 	defer span.End()
 	callCtx, cancel := context.WithTimeout(ctx, uc.timeout)
-	err := uc.cache.Set(callCtx, userKey(id), nil, tombstoneTTL)
+	err := uc.cache.Set(callCtx, userKey(id), newTombstone(), tombstoneTTL)
 	cancel()
 	if err != nil {
 		span.SetStatus(codes.Error, "cache delete failed")
@@ -163,10 +194,11 @@ func (s *Server) lookupUser(ctx context.Context, id uuid.UUID) (UserPublic, erro
 		u, err := s.users.ByID(ctx, id)
 		return u.Public(), err
 	}
-	if u, ok := s.cache.get(ctx, id); ok {
+	u, ok, tomb := s.cache.get(ctx, id)
+	if ok {
 		return u, nil
 	}
-	v, err, _ := s.cache.flights.Do(id.String(), func() (any, error) {
+	v, err, _ := s.cache.flights.Do(flightKey(id, tomb), func() (any, error) {
 		// The flight outlives any one caller: it runs on its own bounded
 		// context so one client hanging up does not fail the others.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flightTimeout)
