@@ -34,16 +34,18 @@ func (s *Server) routeTable() []route {
 }
 
 // routes registers the table on a ServeMux. Each handler records its route
-// for logs, metrics and spans, then passes the rate limiter, then runs. Anything the table does not
+// for logs, metrics and spans, then passes the rate limiter, then the body
+// limit, then runs; so a 413 or 429 is tagged with its route and carries the
+// X-RateLimit-* headers like any other in-scope answer. Anything the table does not
 // match lands on the catch-all, which answers the envelope: 405 with Allow
 // when the path exists under other methods, else 404. (ServeMux's own 404 and
 // 405 are plain text, so they are never reached.)
-func (s *Server) routes(limit func(http.Handler) http.Handler) http.Handler {
+func (s *Server) routes(limit, bodyLimit func(http.Handler) http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	paths := http.NewServeMux() // method-less patterns: which paths exist at all
 	allow := map[string][]string{}
 	for _, rt := range s.routeTable() {
-		mux.Handle(rt.method+" "+rt.path, withRoute(rt.path, limit(rt.handler)))
+		mux.Handle(rt.method+" "+rt.path, withRoute(rt.path, limit(bodyLimit(rt.handler))))
 		if _, seen := allow[rt.path]; !seen {
 			paths.Handle(rt.path, http.NotFoundHandler())
 		}

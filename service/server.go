@@ -95,10 +95,10 @@ type Server struct {
 
 // NewServer builds the API: the route table of routes.go behind the
 // middleware chain (outermost first): server span (otelhttp, when tracing),
-// request context, telemetry, access log, panic recovery, body limit, router.
-// The rate limiter (when a RateStore is given) runs right after routing, on
-// every route and on the not-found catch-all, so a 429 is tagged with the
-// route it was aimed at.
+// request context, telemetry, access log, panic recovery, router. The rate
+// limiter (when a RateStore is given) runs right after routing, on every
+// route and on the not-found catch-all, then the body limit: a 429 or 413 is
+// tagged with the route it was aimed at.
 func NewServer(cfg Config, deps Deps) *Server {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
@@ -143,8 +143,7 @@ func NewServer(cfg Config, deps Deps) *Server {
 			Respond:        s.respondStatus,
 		})
 	}
-	var h http.Handler = s.routes(limit)
-	h = middleware.BodyLimit(cfg.MaxBodyBytes, s.respondStatus)(h)
+	var h http.Handler = s.routes(limit, middleware.BodyLimit(cfg.MaxBodyBytes, s.respondStatus))
 	h = middleware.Recover(s.logger, s.respondStatus)(h)
 	h = middleware.AccessLog(s.logger)(h)
 	h = middleware.Telemetry(deps.Telemetry)(h)

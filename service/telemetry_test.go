@@ -116,7 +116,7 @@ func TestREDMetricsForEveryResponse(t *testing.T) {
 		{req{method: "GET", path: "/api/v1/users/not-a-uuid", token: alice.token}, "/api/v1/users/{id}", "422"},
 		{req{method: "GET", path: "/api/v1/no/such/" + alice.id}, "unmatched", "404"},
 		{req{method: "DELETE", path: "/health"}, "unmatched", "405"},
-		{req{method: "POST", path: "/auth/login", body: strings.Repeat("x", 5000)}, "unmatched", "413"},
+		{req{method: "POST", path: "/auth/login", body: strings.Repeat("x", 5000)}, "/auth/login", "413"},
 		{req{method: "POST", path: "/auth/login", body: `{"username":"boom@example.com","password":"whatever123"}`}, "/auth/login", "500"},
 		{req{method: "GET", path: "/api/v1/users/" + alice.id, token: alice.token}, "/api/v1/users/{id}", "429"},
 		{req{method: "GET", path: "/health"}, "/health", "200"},
