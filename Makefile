@@ -5,7 +5,7 @@ BIN         ?= bin
 VERSION     ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS     := -s -w -X main.version=$(VERSION)
 
-.PHONY: run build test fmt lint ci
+.PHONY: run build test fmt lint ci bench loadtest soak
 
 ## run: start the API on :8000 with embedded defaults (in-memory store, noop telemetry)
 run:
@@ -19,6 +19,14 @@ build:
 ## test: the whole test suite with the race detector (Postgres/Redis tests use TEST_DATABASE_URL / TEST_REDIS_URL)
 test:
 	$(GO) test -race -count=1 -timeout 10m ./...
+
+## bench: chain benchmarks beside a bare ServeMux (Postgres/Redis rows skip when absent), then a summary; raw output in $(BIN)/bench.txt
+BENCH_COUNT ?= 5
+BENCH_TIME  ?= 1s
+bench:
+	@mkdir -p $(BIN)
+	$(GO) test ./service -run '^$$' -bench '^BenchmarkChain$$' -benchmem -benchtime $(BENCH_TIME) -count $(BENCH_COUNT) -timeout 30m | tee $(BIN)/bench.txt
+	$(GO) run ./cmd/benchsum < $(BIN)/bench.txt
 
 ## fmt: format the code
 fmt:
