@@ -28,6 +28,20 @@ bench:
 	$(GO) test ./service -run '^$$' -bench '^BenchmarkChain$$' -benchmem -benchtime $(BENCH_TIME) -count $(BENCH_COUNT) -timeout 30m | tee $(BIN)/bench.txt
 	$(GO) run ./cmd/benchsum < $(BIN)/bench.txt
 
+## loadtest: cmd/api and a bare ServeMux under load on loopback (~3-5 min), table into docs/PERFORMANCE.md
+LOADTEST_FLAGS ?=
+loadtest:
+	@mkdir -p $(BIN)
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/api ./cmd/loadtest
+	$(BIN)/loadtest -api $(BIN)/api -out docs/PERFORMANCE.md -command "make loadtest $(LOADTEST_FLAGS)" $(LOADTEST_FLAGS)
+
+## soak: 1,000,000 requests on one server with everything on, sampling RSS; result into docs/PERFORMANCE.md
+SOAK_REQUESTS ?= 1000000
+soak:
+	@mkdir -p $(BIN)
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/api ./cmd/loadtest
+	$(BIN)/loadtest -api $(BIN)/api -soak $(SOAK_REQUESTS) -out docs/PERFORMANCE.md -command "make soak SOAK_REQUESTS=$(SOAK_REQUESTS)"
+
 ## fmt: format the code
 fmt:
 	gofmt -w $$(git ls-files '*.go')
