@@ -188,10 +188,17 @@ func (d *driver) scenarios() []*scenario {
 		{name: "users-get/mem", what: "api, `GET /api/v1/users/{id}` (self, memory store), limiter off", env: noop, targets: signupTarget},
 		{name: "users-get/mem-limiter-redis", what: "same route, Redis limiter on (limit never reached)", env: d.apiEnv(
 			"REDIS_URL", d.redisURL, "RATE_LIMIT_ENABLED", "true", "RATE_LIMIT_REQUESTS", "1073741824"), redis: true, targets: signupTarget},
-		{name: "over-limit/redis", what: "api, anonymous `GET /api/v1/users/me` over a Redis limit of 1: every request 429", env: d.apiEnv(
-			"REDIS_URL", d.redisURL, "RATE_LIMIT_ENABLED", "true", "RATE_LIMIT_REQUESTS", "1"), redis: true,
-			targets: func(_ *driver, s *server) ([]target, error) {
-				return []target{newTarget(s.addr, "/api/v1/users/me", "", http.StatusTooManyRequests)}, nil
+		{name: "over-limit/redis", what: "api, `GET /api/v1/users/me` with a valid token of an unknown user, over a Redis limit of 1: every request 429", env: d.apiEnv(
+			"REDIS_URL", d.redisURL, "RATE_LIMIT_ENABLED", "true", "RATE_LIMIT_REQUESTS", "1", "RATE_LIMIT_WINDOW_SECONDS", "3600"), redis: true,
+			targets: func(d *driver, s *server) ([]target, error) {
+				// A fresh identity (user:<random id>, never seen by Redis)
+				// with a one-hour window: the warm-up's first request is the
+				// only one allowed (a 401: no such user), all others are 429.
+				tok, err := d.minter.Issue(uuid.New())
+				if err != nil {
+					return nil, err
+				}
+				return []target{newTarget(s.addr, "/api/v1/users/me", tok, http.StatusTooManyRequests)}, nil
 			}},
 		{name: "users-get/pg-nocache", what: fmt.Sprintf("api, `GET /api/v1/users/{id}` (self) on Postgres, cache off, %d users round robin", hitUsers),
 			env: d.apiEnv("DATABASE_URL", d.pgURL), needsPG: true, targets: selfTargets(hitUsers)},
