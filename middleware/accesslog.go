@@ -7,8 +7,10 @@ import (
 )
 
 // AccessLog writes one line per request when the request is done: method,
-// path, route, status, duration_ms, bytes and client_ip (request_id and the
-// trace IDs come from the logger's context handler). 5xx lines are WARN (the
+// path, route, status, duration_ms, bytes, client_ip and request_id (the
+// trace IDs come from the logger's context handler; request_id is written
+// here, last, where that handler would put it, so it does not have to copy
+// the record to add it). 5xx lines are WARN (the
 // error itself is logged at ERROR where it happened), everything else INFO.
 // It must run inside RequestContext.
 func AccessLog(logger *slog.Logger) func(http.Handler) http.Handler {
@@ -35,6 +37,7 @@ func AccessLog(logger *slog.Logger) func(http.Handler) http.Handler {
 				slog.Float64("duration_ms", float64(time.Since(s.start).Microseconds())/1000),
 				slog.Int64("bytes", s.rec.bytes),
 				slog.String("client_ip", s.clientIP),
+				slog.String("request_id", s.requestID),
 			)
 		})
 	}

@@ -64,7 +64,7 @@ func (tp *TrustedProxies) ClientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	if !tp.trusts(peer) {
-		return peer.Unmap().String()
+		return peerString(r.RemoteAddr, peer)
 	}
 	client := peer
 	values := r.Header.Values("X-Forwarded-For")
@@ -88,6 +88,19 @@ func (tp *TrustedProxies) ClientIP(r *http.Request) string {
 		}
 	}
 	return client.Unmap().String()
+}
+
+// peerString is peer.Unmap().String(), taken from remote without an
+// allocation when remote is "a.b.c.d:port" (what net/http gives for IPv4):
+// ParseAddr accepts exactly one spelling of an IPv4 address, which is the
+// one String produces.
+func peerString(remote string, peer netip.Addr) string {
+	if peer.Is4() {
+		if i := strings.LastIndexByte(remote, ':'); i > 0 && !strings.Contains(remote[:i], ":") {
+			return remote[:i]
+		}
+	}
+	return peer.Unmap().String()
 }
 
 func peerAddr(remote string) netip.Addr {

@@ -14,6 +14,10 @@ import (
 // HeaderRequestID is the header that carries the request ID both ways.
 const HeaderRequestID = "X-Request-ID"
 
+// headerRequestIDKey is HeaderRequestID in canonical form, for direct map
+// access: Header.Get and Set would canonicalise (and allocate) every time.
+const headerRequestIDKey = "X-Request-Id"
+
 // ErrorResponder writes the service's error envelope for status. Middleware
 // sets any extra headers (Retry-After, Allow, ...) before calling it.
 type ErrorResponder func(w http.ResponseWriter, r *http.Request, status int, message string)
@@ -23,14 +27,29 @@ type ctxKey struct{}
 // state is everything the middleware chain knows about one request. It is
 // allocated once per request, together with the response recorder, so the
 // chain adds one context value and one request copy however many middlewares
-// read it.
+// read it. It is itself that context value: it embeds the request's context
+// and answers Value(ctxKey{}) with itself, which saves the context.WithValue
+// allocation.
 type state struct {
+	context.Context
 	rec       recorder
 	requestID string
 	clientIP  string
 	route     string
 	start     time.Time
 	tags      [3]telemetry.Tag // metric tags, kept here so recording them allocates nothing
+	// verifiedToken was verified, earlier in this request, as belonging to
+	// verifiedSubject (RememberSubject).
+	verifiedToken, verifiedSubject string
+}
+
+// Value implements context.Context: the state for ctxKey, else the parent's
+// value.
+func (s *state) Value(key any) any {
+	if _, ok := key.(ctxKey); ok {
+		return s
+	}
+	return s.Context.Value(key)
 }
 
 func stateFrom(ctx context.Context) *state {
@@ -72,6 +91,25 @@ func RouteFromContext(ctx context.Context) string {
 	return RouteUnmatched
 }
 
+// RememberSubject records that bearer token, presented with the request in
+// ctx, has just been verified as subject's, so a later step of the same
+// request can skip verifying it again (see RememberedSubject). Only code that
+// has verified the token itself may call it.
+func RememberSubject(ctx context.Context, token, subject string) {
+	if s := stateFrom(ctx); s != nil {
+		s.verifiedToken, s.verifiedSubject = token, subject
+	}
+}
+
+// RememberedSubject returns the subject recorded by RememberSubject for
+// exactly this token in the request of ctx.
+func RememberedSubject(ctx context.Context, token string) (string, bool) {
+	if s := stateFrom(ctx); s != nil && s.verifiedSubject != "" && s.verifiedToken == token {
+		return s.verifiedSubject, true
+	}
+	return "", false
+}
+
 // RouteUnmatched is the route tag of requests no route pattern matched.
 const RouteUnmatched = "unmatched"
 
@@ -86,15 +124,17 @@ const RouteUnmatched = "unmatched"
 func RequestContext(proxies *TrustedProxies) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			s := &state{start: time.Now(), route: RouteUnmatched}
+			s := &state{Context: r.Context(), start: time.Now(), route: RouteUnmatched}
 			s.rec.ResponseWriter = w
-			s.requestID = r.Header.Get(HeaderRequestID)
+			if v := r.Header[headerRequestIDKey]; len(v) > 0 { // = r.Header.Get(HeaderRequestID)
+				s.requestID = v[0]
+			}
 			if !ValidRequestID(s.requestID) {
 				s.requestID = newRequestID(r.Context())
 			}
 			s.clientIP = proxies.ClientIP(r)
-			w.Header().Set(HeaderRequestID, s.requestID)
-			next.ServeHTTP(&s.rec, r.WithContext(context.WithValue(r.Context(), ctxKey{}, s)))
+			w.Header()[headerRequestIDKey] = []string{s.requestID} // = Header().Set
+			next.ServeHTTP(&s.rec, r.WithContext(s))
 		})
 	}
 }

@@ -76,6 +76,14 @@ const (
 
 var decisionNames = [3]string{"allowed", "limited", "fail_open"}
 
+// The rate-limit headers (X-RateLimit-Limit, -Remaining, -Reset) in the
+// canonical form Header.Set would give them.
+const (
+	hdrLimit     = "X-Ratelimit-Limit"
+	hdrRemaining = "X-Ratelimit-Remaining"
+	hdrReset     = "X-Ratelimit-Reset"
+)
+
 // failOpenLogEvery is the least time between two fail-open warnings; the
 // ones in between are counted and reported with the next warning.
 const failOpenLogEvery = 10 * time.Second
@@ -130,8 +138,14 @@ func (l *limiter) check(w http.ResponseWriter, r *http.Request) bool {
 	} else {
 		key = "ratelimit:ip:" + ClientIPFromContext(ctx)
 	}
-	ctx, span := l.tracer.Start(ctx, SpanRateLimitCheck, trace.WithAttributes(attribute.String("ratelimit.identity", kind)))
+	ctx, span := l.tracer.Start(ctx, SpanRateLimitCheck)
 	defer span.End()
+	// Attributes are built only for a recording span: with tracing off they
+	// would be allocated for nothing on every request.
+	recording := span.IsRecording()
+	if recording {
+		span.SetAttributes(attribute.String("ratelimit.identity", kind))
+	}
 
 	callCtx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
 	count, ttl, err := l.cfg.Store.Hit(callCtx, key, l.cfg.Window)
@@ -156,20 +170,28 @@ func (l *limiter) check(w http.ResponseWriter, r *http.Request) bool {
 	if reset.Nanosecond() > 0 {
 		resetSecs++ // the window ends within this second: report the second after
 	}
+	// Header.Set with the canonical keys, without canonicalising (and
+	// allocating) them on every request.
 	h := w.Header()
-	h.Set("X-RateLimit-Limit", l.limitStr)
-	h.Set("X-RateLimit-Remaining", strconv.FormatInt(remaining, 10))
-	h.Set("X-RateLimit-Reset", strconv.FormatInt(resetSecs, 10))
-	span.SetAttributes(attribute.Int64("ratelimit.remaining", remaining))
+	h[hdrLimit] = []string{l.limitStr}
+	h[hdrRemaining] = []string{strconv.FormatInt(remaining, 10)}
+	h[hdrReset] = []string{strconv.FormatInt(resetSecs, 10)}
+	if recording {
+		span.SetAttributes(attribute.Int64("ratelimit.remaining", remaining))
+	}
 	if count > int64(l.cfg.Limit) {
-		span.SetAttributes(attribute.String("ratelimit.decision", decisionNames[decLimited]))
+		if recording {
+			span.SetAttributes(attribute.String("ratelimit.decision", decisionNames[decLimited]))
+		}
 		l.cfg.Telemetry.Counter(ctx, MetricRateLimitDecisions, 1, l.tags[decLimited]...)
 		retry := int64((ttl + time.Second - 1) / time.Second)
 		h.Set("Retry-After", strconv.FormatInt(max(retry, 1), 10))
 		l.cfg.Respond(w, r, http.StatusTooManyRequests, "Rate limit exceeded, retry later")
 		return false
 	}
-	span.SetAttributes(attribute.String("ratelimit.decision", decisionNames[decAllowed]))
+	if recording {
+		span.SetAttributes(attribute.String("ratelimit.decision", decisionNames[decAllowed]))
+	}
 	l.cfg.Telemetry.Counter(ctx, MetricRateLimitDecisions, 1, l.tags[decAllowed]...)
 	return true
 }

@@ -136,7 +136,7 @@ func NewServer(cfg Config, deps Deps) *Server {
 			Limit:          cfg.RateLimit.Requests,
 			Window:         cfg.RateLimit.Window,
 			Timeout:        cfg.RateLimit.Timeout,
-			Identify:       s.tokens.SubjectFromRequest,
+			Identify:       s.identify,
 			Telemetry:      deps.Telemetry,
 			TracerProvider: tp,
 			Logger:         s.logger,

@@ -45,7 +45,12 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	logger := newLogger(stdout, cfg)
+	// Everything written to stdout (logs, and stdoutmetric in otel mode
+	// without OTLP) goes through one buffer, flushed on exit.
+	logBuf := newLogBuffer(stdout, logFlushEvery)
+	defer logBuf.Close()
+	stdout = logBuf
+	logger := slog.New(flushOnWarn{newLogger(stdout, cfg).Handler(), logBuf})
 	logger.Info("starting", "version", version, "telemetry_mode", cfg.TelemetryMode)
 
 	proxies, err := middleware.ParseTrustedProxies(cfg.TrustedProxies)

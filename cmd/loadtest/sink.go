@@ -1,0 +1,82 @@
+package main
+
+import (
+	"compress/gzip"
+	"io"
+	"net"
+	"net/http"
+	"sync/atomic"
+
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// otlpSink is a stand-in collector: it accepts OTLP/HTTP protobuf exports
+// of traces and metrics, answers 200 with an empty (full-success) response
+// and counts what it received. It makes otel mode measure the SDK's cost
+// (spans, batching, encoding, the HTTP export), not a collector's.
+type otlpSink struct {
+	srv           *http.Server
+	addr          string
+	spans         atomic.Int64
+	traceExports  atomic.Int64
+	metricExports atomic.Int64
+}
+
+func startSink() (*otlpSink, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s := &otlpSink{addr: ln.Addr().String()}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/traces", func(w http.ResponseWriter, r *http.Request) {
+		body, err := readBody(r)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		var req coltracepb.ExportTraceServiceRequest
+		if err := proto.Unmarshal(body, &req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		var n int64
+		for _, rs := range req.ResourceSpans {
+			for _, ss := range rs.ScopeSpans {
+				n += int64(len(ss.Spans))
+			}
+		}
+		s.spans.Add(n)
+		s.traceExports.Add(1)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		w.WriteHeader(http.StatusOK)
+	})
+	mux.HandleFunc("POST /v1/metrics", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := readBody(r); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		s.metricExports.Add(1)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		w.WriteHeader(http.StatusOK)
+	})
+	s.srv = &http.Server{Handler: mux}
+	go func() { _ = s.srv.Serve(ln) }()
+	return s, nil
+}
+
+func readBody(r *http.Request) ([]byte, error) {
+	var rd io.Reader = r.Body
+	if r.Header.Get("Content-Encoding") == "gzip" {
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			return nil, err
+		}
+		defer zr.Close()
+		rd = zr
+	}
+	return io.ReadAll(io.LimitReader(rd, 64<<20))
+}
+
+func (s *otlpSink) close() { _ = s.srv.Close() }
