@@ -102,5 +102,5 @@ fuzz:
 ## VULNCHECK_STDLIB=warn lets findings that are only in the Go toolchain's standard library pass
 VULNCHECK_STDLIB ?= fail
 vulncheck:
-	GO=$(GO) VULNCHECK_STDLIB=$(VULNCHECK_STDLIB) scripts/vulncheck.sh
+	GO=$(GO) VULNCHECK_STDLIB=$(VULNCHECK_STDLIB) .ci/vulncheck.sh
 
