@@ -23,6 +23,7 @@ import (
 	"github.com/bulwark-go/bulwark/telemetry"
 	goredis "github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -72,9 +73,12 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	// each, however often they happen.
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(throttledLog(logger, "telemetry export failed")))
 	goredis.SetLogger(redisLogger{throttledLog(logger, "redis client")})
-	var tp trace.TracerProvider // nil unless tracing: keeps otelhttp out of the noop and log chains
+	// Nil unless otel mode: then otelhttp, otelpgx and redisotel are not
+	// installed at all, rather than installed and recording into no-ops.
+	var tp trace.TracerProvider
+	var mp metric.MeterProvider
 	if cfg.TelemetryMode == telemetry.ModeOTel {
-		tp = tel.TracerProvider
+		tp, mp = tel.TracerProvider, tel.MeterProvider
 	}
 
 	secret := []byte(cfg.JWTSecret)
@@ -98,7 +102,7 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		logger.Warn("DATABASE_URL is not set: users are kept IN MEMORY and are lost when the process stops")
 		users = memory.NewUsers()
 	} else {
-		store, err := openPostgres(ctx, cfg, logger, postgres.Options{TracerProvider: tp, MeterProvider: tel.MeterProvider})
+		store, err := openPostgres(ctx, cfg, logger, postgres.Options{TracerProvider: tp, MeterProvider: mp})
 		if err != nil {
 			return err
 		}
@@ -114,7 +118,7 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		rc, err := redis.New(ctx, cfg.RedisURL, redis.Options{
 			OpTimeout:      cfg.RateLimitTimeout,
 			TracerProvider: tp,
-			MeterProvider:  tel.MeterProvider,
+			MeterProvider:  mp,
 		})
 		if err != nil {
 			return fmt.Errorf("config: REDIS_URL: %w", err)

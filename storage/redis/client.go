@@ -11,9 +11,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
 	"go.opentelemetry.io/otel/metric"
-	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
-	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
 
 // Defaults applied by [New] to zero [Options] fields.
@@ -46,12 +44,12 @@ type Options struct {
 	// default (10 per GOMAXPROCS).
 	PoolSize int
 	// TracerProvider receives one client span per Redis command (via
-	// redisotel). Nil means a no-op provider; the global provider is never
-	// used. Command arguments are not recorded (keys carry user ids and IP
+	// redisotel). Nil installs no tracing hook at all; the global provider
+	// is never used. Command arguments are not recorded (keys carry user ids and IP
 	// addresses, values carry user data).
 	TracerProvider trace.TracerProvider
 	// MeterProvider receives redisotel's command-duration and pool metrics.
-	// Nil means a no-op provider; the global provider is never used.
+	// Nil installs no metrics hook; the global provider is never used.
 	MeterProvider metric.MeterProvider
 }
 
@@ -98,15 +96,6 @@ func New(ctx context.Context, url string, opts Options) (*Client, error) {
 	if opts.DialTimeout == 0 {
 		opts.DialTimeout = DefaultDialTimeout
 	}
-	tp := opts.TracerProvider
-	if tp == nil {
-		tp = tracenoop.NewTracerProvider()
-	}
-	mp := opts.MeterProvider
-	if mp == nil {
-		mp = metricnoop.NewMeterProvider()
-	}
-
 	ro.DialTimeout = opts.DialTimeout
 	ro.DialerRetries = 1
 	ro.ReadTimeout = opts.OpTimeout
@@ -122,22 +111,28 @@ func New(ctx context.Context, url string, opts Options) (*Client, error) {
 	ro.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 
 	rdb := goredis.NewClient(ro)
-	if err := redisotel.InstrumentTracing(rdb,
-		redisotel.WithTracerProvider(tp),
-		redisotel.WithDBStatement(false),
-		redisotel.WithCallerEnabled(false),
-	); err != nil {
-		_ = rdb.Close()
-		return nil, fmt.Errorf("redis: instrument tracing: %w", err)
+	// The hooks run on every command, so they are installed only when
+	// something receives what they record (otel mode).
+	if opts.TracerProvider != nil {
+		if err := redisotel.InstrumentTracing(rdb,
+			redisotel.WithTracerProvider(opts.TracerProvider),
+			redisotel.WithDBStatement(false),
+			redisotel.WithCallerEnabled(false),
+		); err != nil {
+			_ = rdb.Close()
+			return nil, fmt.Errorf("redis: instrument tracing: %w", err)
+		}
 	}
 	done := make(chan struct{})
-	if err := redisotel.InstrumentMetrics(rdb,
-		redisotel.WithMeterProvider(mp),
-		redisotel.WithCloseChan(done),
-	); err != nil {
-		close(done)
-		_ = rdb.Close()
-		return nil, fmt.Errorf("redis: instrument metrics: %w", err)
+	if opts.MeterProvider != nil {
+		if err := redisotel.InstrumentMetrics(rdb,
+			redisotel.WithMeterProvider(opts.MeterProvider),
+			redisotel.WithCloseChan(done),
+		); err != nil {
+			close(done)
+			_ = rdb.Close()
+			return nil, fmt.Errorf("redis: instrument metrics: %w", err)
+		}
 	}
 
 	return &Client{
