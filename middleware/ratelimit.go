@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/bulwark-go/bulwark/telemetry"
@@ -64,8 +63,7 @@ type limiter struct {
 	tracer   trace.Tracer
 	limitStr string
 	tags     [3][]telemetry.Tag // allowed, limited, fail_open
-	warnedAt atomic.Int64       // unix nanos of the last fail-open warning
-	silenced atomic.Int64       // fail-opens not logged since then
+	warn     *telemetry.WarnThrottle
 }
 
 const (
@@ -112,7 +110,9 @@ func RateLimit(cfg RateLimitConfig) func(http.Handler) http.Handler {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	l := &limiter{cfg: cfg, tracer: cfg.TracerProvider.Tracer("github.com/bulwark-go/bulwark/middleware"),
-		limitStr: strconv.Itoa(cfg.Limit)}
+		limitStr: strconv.Itoa(cfg.Limit),
+		warn: telemetry.NewWarnThrottle(cfg.Logger, "rate limiter unavailable: request allowed (fail-open)",
+			failOpenLogEvery, cfg.Now)}
 	for i, d := range decisionNames {
 		l.tags[i] = []telemetry.Tag{{Key: "decision", Value: d}}
 	}
@@ -155,7 +155,7 @@ func (l *limiter) check(w http.ResponseWriter, r *http.Request) bool {
 		span.SetStatus(codes.Error, "rate limit store failed; request let through")
 		span.RecordError(err)
 		l.cfg.Telemetry.Counter(ctx, MetricRateLimitDecisions, 1, l.tags[decFailOpen]...)
-		l.warnFailOpen(ctx, err)
+		l.warn.Warn(ctx, err)
 		return true
 	}
 	if ttl <= 0 || ttl > l.cfg.Window {
@@ -194,15 +194,4 @@ func (l *limiter) check(w http.ResponseWriter, r *http.Request) bool {
 	}
 	l.cfg.Telemetry.Counter(ctx, MetricRateLimitDecisions, 1, l.tags[decAllowed]...)
 	return true
-}
-
-func (l *limiter) warnFailOpen(ctx context.Context, err error) {
-	now := l.cfg.Now().UnixNano()
-	last := l.warnedAt.Load()
-	if now-last < int64(failOpenLogEvery) || !l.warnedAt.CompareAndSwap(last, now) {
-		l.silenced.Add(1)
-		return
-	}
-	l.cfg.Logger.WarnContext(ctx, "rate limiter unavailable: request allowed (fail-open)",
-		"error", err.Error(), "suppressed_since_last", l.silenced.Swap(0))
 }

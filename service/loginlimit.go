@@ -5,10 +5,10 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/bulwark-go/bulwark/middleware"
+	"github.com/bulwark-go/bulwark/telemetry"
 )
 
 // LoginRateStore is what the login limiter needs from a rate store: Hit (as
@@ -47,11 +47,9 @@ const (
 // errors and timeouts let the attempt through (fail-open), logged at most
 // every 10 seconds.
 type loginLimiter struct {
-	store    LoginRateStore
-	cfg      LoginLimitConfig
-	logger   *slog.Logger
-	warnedAt atomic.Int64
-	silenced atomic.Int64
+	store LoginRateStore
+	cfg   LoginLimitConfig
+	warn  *telemetry.WarnThrottle
 }
 
 func newLoginLimiter(store LoginRateStore, cfg LoginLimitConfig, logger *slog.Logger) *loginLimiter {
@@ -61,7 +59,8 @@ func newLoginLimiter(store LoginRateStore, cfg LoginLimitConfig, logger *slog.Lo
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 50 * time.Millisecond
 	}
-	return &loginLimiter{store: store, cfg: cfg, logger: logger}
+	return &loginLimiter{store: store, cfg: cfg,
+		warn: telemetry.NewWarnThrottle(logger, "login limiter unavailable: attempt allowed (fail-open)", 10*time.Second, nil)}
 }
 
 // keys returns the store keys for an attempt with their limits; an account
@@ -85,7 +84,7 @@ func (l *loginLimiter) allow(ctx context.Context, ip, account string) (bool, tim
 		n, ttl, err := l.store.Peek(callCtx, key)
 		cancel()
 		if err != nil {
-			l.failOpen(ctx, err)
+			l.warn.Warn(ctx, err)
 			continue
 		}
 		if n >= int64(limits[i]) {
@@ -106,20 +105,9 @@ func (l *loginLimiter) failed(ctx context.Context, ip, account string) {
 		_, _, err := l.store.Hit(callCtx, key, l.cfg.Window)
 		cancel()
 		if err != nil {
-			l.failOpen(ctx, err)
+			l.warn.Warn(ctx, err)
 		}
 	}
-}
-
-func (l *loginLimiter) failOpen(ctx context.Context, err error) {
-	now := time.Now().UnixNano()
-	last := l.warnedAt.Load()
-	if now-last < int64(10*time.Second) || !l.warnedAt.CompareAndSwap(last, now) {
-		l.silenced.Add(1)
-		return
-	}
-	l.logger.WarnContext(ctx, "login limiter unavailable: attempt allowed (fail-open)",
-		"error", err.Error(), "suppressed_since_last", l.silenced.Swap(0))
 }
 
 // refuse answers 429 rate_limited with Retry-After.

@@ -27,27 +27,13 @@ func newLogger(w io.Writer, cfg config) *slog.Logger {
 	return slog.New(telemetry.NewContextHandler(h, middleware.RequestIDFromContext))
 }
 
-// throttledLog returns a sink for library errors that logs one WARN line at
-// most every 10 seconds, with the number of errors it held back meanwhile,
-// so an unreachable collector or Redis cannot flood the log.
+// throttledLog returns a sink for library errors (OTel exporters, go-redis)
+// that logs msg at WARN at most every 10 seconds, with the number of errors
+// it held back meanwhile, so an unreachable collector or Redis cannot flood
+// the log.
 func throttledLog(logger *slog.Logger, msg string) func(error) {
-	var mu sync.Mutex
-	var last time.Time
-	var held int
-	return func(err error) {
-		mu.Lock()
-		now := time.Now()
-		if now.Sub(last) < 10*time.Second {
-			held++
-			mu.Unlock()
-			return
-		}
-		last = now
-		suppressed := held
-		held = 0
-		mu.Unlock()
-		logger.Warn(msg, "error", err.Error(), "suppressed_since_last", suppressed)
-	}
+	t := telemetry.NewWarnThrottle(logger, msg, 10*time.Second, nil)
+	return func(err error) { t.Warn(context.Background(), err) }
 }
 
 // redisLogger routes go-redis' internal log lines (failed dials, pool
