@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -31,12 +32,36 @@ import (
 var version = "dev"
 
 func main() {
+	checkOnly := flag.Bool("check-config", false, "validate the environment's configuration, print it is ok, and exit (0 ok, 1 not)")
+	flag.Parse()
+	if *checkOnly {
+		if err := checkConfig(os.Getenv); err != nil {
+			fmt.Fprintln(os.Stderr, "bulwark:", err)
+			os.Exit(1)
+		}
+		fmt.Println("bulwark: configuration ok")
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "bulwark:", err)
 		os.Exit(1)
 	}
+}
+
+// checkConfig runs every check start-up makes on the environment alone
+// (no connection is opened): what -check-config reports, e.g. for a compose
+// file or a deployment manifest before it ships.
+func checkConfig(getenv func(string) string) error {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	if _, err := middleware.ParseTrustedProxies(cfg.TrustedProxies); err != nil {
+		return fmt.Errorf("config: TRUSTED_PROXIES: %w", err)
+	}
+	return nil
 }
 
 // run is the whole process: it returns when ctx is cancelled (a signal) and

@@ -248,3 +248,23 @@ func TestFirstSuperuserSeedIsIdempotent(t *testing.T) {
 		p.stop(t)
 	}
 }
+
+// -check-config validates the environment without starting anything.
+func TestCheckConfig(t *testing.T) {
+	for _, c := range []struct {
+		env  []string
+		ok   bool
+		line string
+	}{
+		{[]string{"PORT=8080", "JWT_SECRET=0123456789abcdef0123456789abcdef"}, true, "bulwark: configuration ok"},
+		{[]string{"JWT_SECRET=too-short"}, false, "JWT_SECRET"},
+		{[]string{"TRUSTED_PROXIES=10.0.0.0/99"}, false, "TRUSTED_PROXIES"},
+	} {
+		cmd := exec.Command(binary(t), "-check-config")
+		cmd.Env = c.env
+		out, err := cmd.CombinedOutput()
+		if (err == nil) != c.ok || !strings.Contains(string(out), c.line) || strings.Count(strings.TrimSpace(string(out)), "\n") != 0 {
+			t.Errorf("env %v: err %v, output %q; want ok=%v and one line with %q", c.env, err, out, c.ok, c.line)
+		}
+	}
+}

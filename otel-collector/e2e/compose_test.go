@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -123,6 +124,7 @@ func TestComposeApp(t *testing.T) {
 		t.Errorf("REDIS_URL %q does not point at the redis service", *v)
 	}
 	checkOTLPEndpoint(t, env)
+	checkAppConfig(t, env)
 	// (env.example is optional: loaded when present, required: false.)
 	for _, f := range app.EnvFiles {
 		if filepath.Base(f.Path) == "env.example" && f.Required {
@@ -211,4 +213,27 @@ func deref(p *string) string {
 		return "<unset>"
 	}
 	return *p
+}
+
+// checkAppConfig runs the service's own configuration check (cmd/api
+// -check-config) on the app's compose environment, so a value the service
+// would refuse at start-up (a JWT_SECRET under 32 bytes, a bad duration)
+// fails here rather than in a container that restarts forever.
+func checkAppConfig(t *testing.T, env types.MappingWithEquals) {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "api")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/api")
+	build.Dir = filepath.Join("..", "..")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/api: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "-check-config")
+	for k, v := range env {
+		if v != nil {
+			cmd.Env = append(cmd.Env, k+"="+*v)
+		}
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("the service refuses the compose app environment: %v: %s", err, out)
+	}
 }
