@@ -95,7 +95,7 @@ func (tp *TrustedProxies) ClientIP(r *http.Request) string {
 // ParseAddr accepts exactly one spelling of an IPv4 address, which is the
 // one String produces.
 func peerString(remote string, peer netip.Addr) string {
-	if peer.Is4() {
+	if peer.Is4() && remote[0] != '[' { // "[1.2.3.4]:80" parses too, but is not the plain form
 		if i := strings.LastIndexByte(remote, ':'); i > 0 && !strings.Contains(remote[:i], ":") {
 			return remote[:i]
 		}

@@ -28,6 +28,7 @@ func TestClientIP(t *testing.T) {
 		{"no header: peer", trusted, "10.1.2.3:80", nil, "10.1.2.3"},
 		{"ipv6 peer", trusted, "[::1]:80", []string{"2001:db8::1"}, "2001:db8::1"},
 		{"mapped ipv4", nil, "[::ffff:203.0.113.9]:80", nil, "203.0.113.9"},
+		{"bracketed ipv4 (found by FuzzClientIP)", nil, "[203.0.113.9]:80", nil, "203.0.113.9"},
 		{"ipv4 peer without port", nil, "203.0.113.9", nil, "203.0.113.9"},
 		{"ipv6 peer, untrusted", nil, "[2001:db8:0:0::1]:80", nil, "2001:db8::1"},
 	}
