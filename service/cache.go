@@ -124,8 +124,8 @@ func (uc *userCache) get(ctx context.Context, id uuid.UUID) (u UserPublic, ok bo
 	return u, true, ""
 }
 
-// A tombstone is any value that is not a JSON object: "tomb:" and a random
-// token (or, from older versions, the empty value).
+// A tombstone is any value that is not a JSON object; invalidate writes
+// "tomb:" and a random token.
 const tombPrefix = "tomb:"
 
 func isTombstone(raw []byte) bool { return len(raw) == 0 || raw[0] != '{' }

@@ -68,13 +68,17 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	bad := &Error{Status: http.StatusUnauthorized, Message: "Incorrect email or password"}
 	var hash string
-	u, err := s.users.ByEmail(r.Context(), account)
-	switch {
-	case err == nil:
-		hash = u.HashedPassword
-	case !errors.Is(err, ErrNotFound):
-		s.respondError(w, r, err)
-		return
+	var u User
+	if account != "" { // a username that is no valid email names no user: no query
+		var err error
+		u, err = s.users.ByEmail(r.Context(), account)
+		switch {
+		case err == nil:
+			hash = u.HashedPassword
+		case !errors.Is(err, ErrNotFound):
+			s.respondError(w, r, err)
+			return
+		}
 	}
 	ok, err := s.hasher.Verify(req.Password, hash)
 	if err != nil || !ok || !u.IsActive {

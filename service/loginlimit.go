@@ -110,7 +110,7 @@ func (l *loginLimiter) failed(ctx context.Context, ip, account string) {
 	}
 }
 
-// refuse answers 429 rate_limited with Retry-After.
+// refuseLogin answers 429 rate_limited with Retry-After.
 func (s *Server) refuseLogin(w http.ResponseWriter, r *http.Request, wait time.Duration) {
 	secs := int64((wait + time.Second - 1) / time.Second)
 	w.Header().Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/bulwark-go/bulwark/middleware"
 	"log/slog"
 	"net/url"
 	"strconv"
@@ -24,7 +25,7 @@ type config struct {
 	FirstSuperPassword string
 
 	MaxBodyBytes   int64
-	TrustedProxies string
+	TrustedProxies *middleware.TrustedProxies
 
 	LogJSON  bool
 	LogLevel slog.Level
@@ -165,6 +166,16 @@ func (e *envReader) url(name string, schemes ...string) string {
 	return ""
 }
 
+func (e *envReader) proxies(name string) *middleware.TrustedProxies {
+	v := e.getenv(name)
+	tp, err := middleware.ParseTrustedProxies(v)
+	if err != nil {
+		e.fail(name, v, err.Error())
+		return &middleware.TrustedProxies{}
+	}
+	return tp
+}
+
 // redactURL hides a password in a URL before it is printed.
 func redactURL(v string) string {
 	if u, err := url.Parse(v); err == nil {
@@ -184,7 +195,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		FirstSuperEmail:    e.str("FIRST_SUPERUSER_EMAIL", ""),
 		FirstSuperPassword: e.str("FIRST_SUPERUSER_PASSWORD", ""),
 		MaxBodyBytes:       int64(e.integer("MAX_BODY_BYTES", 1<<20, 1, 1<<30)),
-		TrustedProxies:     e.str("TRUSTED_PROXIES", ""),
+		TrustedProxies:     e.proxies("TRUSTED_PROXIES"),
 		LogJSON:            e.boolean("LOG_JSON", false),
 
 		TelemetryMode:       e.oneOf("TELEMETRY_MODE", "noop", "noop", "log", "otel"),

@@ -37,6 +37,7 @@ func TestConfigMalformed(t *testing.T) {
 		"JWT_SECRET":                  {"JWT_SECRET": "short"},
 		"FIRST_SUPERUSER_PASSWORD":    {"FIRST_SUPERUSER_EMAIL": "a@b.co"},
 		"ACCESS_TOKEN_EXPIRE_MINUTES": {"ACCESS_TOKEN_EXPIRE_MINUTES": "0"},
+		"TRUSTED_PROXIES":             {"TRUSTED_PROXIES": "10.0.0.0/8, not-a-cidr"},
 		"LOGIN_RATE_LIMIT_REQUESTS":   {"LOGIN_RATE_LIMIT_REQUESTS": "0"},
 		"LOGIN_RATE_LIMIT_ENABLED":    {"LOGIN_RATE_LIMIT_ENABLED": "perhaps"},
 	}

@@ -54,14 +54,8 @@ func main() {
 // (no connection is opened): what -check-config reports, e.g. for a compose
 // file or a deployment manifest before it ships.
 func checkConfig(getenv func(string) string) error {
-	cfg, err := loadConfig(getenv)
-	if err != nil {
-		return err
-	}
-	if _, err := middleware.ParseTrustedProxies(cfg.TrustedProxies); err != nil {
-		return fmt.Errorf("config: TRUSTED_PROXIES: %w", err)
-	}
-	return nil
+	_, err := loadConfig(getenv)
+	return err
 }
 
 // run is the whole process: it returns when ctx is cancelled (a signal) and
@@ -78,11 +72,6 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	stdout = logBuf
 	logger := slog.New(flushOnWarn{newLogger(stdout, cfg).Handler(), logBuf})
 	logger.Info("starting", "version", version, "telemetry_mode", cfg.TelemetryMode)
-
-	proxies, err := middleware.ParseTrustedProxies(cfg.TrustedProxies)
-	if err != nil {
-		return fmt.Errorf("config: TRUSTED_PROXIES: %w", err)
-	}
 
 	tel, err := telemetry.Setup(ctx, telemetry.Config{
 		Mode:           cfg.TelemetryMode,
@@ -174,7 +163,7 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 
 	srv := service.NewServer(service.Config{
 		MaxBodyBytes:   cfg.MaxBodyBytes,
-		TrustedProxies: proxies,
+		TrustedProxies: cfg.TrustedProxies,
 		RateLimit: service.RateLimitConfig{
 			Requests: cfg.RateLimitRequests,
 			Window:   cfg.RateLimitWindow,
