@@ -43,12 +43,15 @@ func FreePort() (int, error) {
 type ProcessConfig struct {
 	Name string
 	Dir  string   // its stdout goes to Dir/<Name>.log
-	Argv []string // an argument "{addr}" is replaced by 127.0.0.1:port
+	Argv []string // in arguments, "{addr}" becomes 127.0.0.1:port and "{port}" the port
 	// Env is the whole environment besides PATH and HOME (nothing of the
 	// caller's leaks in); PORT is set to the chosen port.
 	Env map[string]string
 	// Health is the path polled until it answers 200 (default /health).
 	Health string
+	// Ready, when set, replaces the health poll: the server is up once it
+	// returns nil (for servers that do not speak HTTP).
+	Ready func(addr string) error
 }
 
 // StartProcess starts a server on a free port and waits up to 60s until
@@ -61,7 +64,7 @@ func StartProcess(ctx context.Context, c ProcessConfig) (*Process, error) {
 	p := &Process{Name: c.Name, Addr: "127.0.0.1:" + strconv.Itoa(port), done: make(chan error, 1)}
 	args := make([]string, 0, len(c.Argv)-1)
 	for _, a := range c.Argv[1:] {
-		args = append(args, strings.ReplaceAll(a, "{addr}", p.Addr))
+		args = append(args, strings.NewReplacer("{addr}", p.Addr, "{port}", strconv.Itoa(port)).Replace(a))
 	}
 	p.cmd = exec.Command(c.Argv[0], args...)
 	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "PORT=" + strconv.Itoa(port)}
@@ -84,9 +87,23 @@ func StartProcess(ctx context.Context, c ProcessConfig) (*Process, error) {
 	if health == "" {
 		health = "/health"
 	}
-	deadline := time.Now().Add(60 * time.Second)
 	client := &http.Client{Timeout: time.Second}
 	defer client.CloseIdleConnections()
+	ready := c.Ready
+	if ready == nil {
+		ready = func(addr string) error {
+			resp, err := client.Get("http://" + addr + health)
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("%s: status %d", health, resp.StatusCode)
+			}
+			return nil
+		}
+	}
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		select {
 		case err := <-p.done:
@@ -96,16 +113,13 @@ func StartProcess(ctx context.Context, c ProcessConfig) (*Process, error) {
 			return nil, ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
-		resp, err := client.Get("http://" + p.Addr + health)
+		err := ready(p.Addr)
 		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p, nil
-			}
+			return p, nil
 		}
 		if time.Now().After(deadline) {
 			_ = p.Stop()
-			return nil, fmt.Errorf("%s did not serve %s within 60s: %v\n%s", c.Name, health, err, p.stderr.String())
+			return nil, fmt.Errorf("%s not ready within 60s: %v\n%s", c.Name, err, p.stderr.String())
 		}
 	}
 }
