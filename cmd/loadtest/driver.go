@@ -64,6 +64,7 @@ type measurement struct {
 	spans     int64
 	logBytes  int64
 	exitErr   error
+	open      *loadgen.OpenResult // open-loop runs only
 }
 
 // cpuPerReq is the server's CPU time per response, 0 when unknown.
@@ -215,6 +216,8 @@ func drive(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		return d.compare(ctx, stdout, started, load0)
 	case o.profile != "":
 		return d.profiles(ctx, stdout)
+	case o.overload != "":
+		return d.overload(ctx, stdout, started, load0)
 	}
 	rows, err := d.runRounds(ctx, d.scenarios(), false)
 	if err != nil {
@@ -384,6 +387,13 @@ func (d *driver) scenarios() []*scenario {
 // stops it. during, when set, runs alongside the measured load (profiles).
 // A non-empty skip says why nothing was measured.
 func (d *driver) runScenario(ctx context.Context, sc *scenario, during func(p *loadgen.Process)) (m *measurement, skip string) {
+	return d.runScenarioAt(ctx, sc, during, 0)
+}
+
+// runScenarioAt is runScenario; with rate > 0 the measured load is open
+// loop at that many requests per second (built-in client; the warm-up
+// stays closed loop).
+func (d *driver) runScenarioAt(ctx context.Context, sc *scenario, during func(p *loadgen.Process), rate float64) (m *measurement, skip string) {
 	switch {
 	case sc.needsPG && d.pgURL == "":
 		return nil, "Postgres unavailable"
@@ -439,7 +449,15 @@ func (d *driver) runScenario(ctx context.Context, sc *scenario, during func(p *l
 		close(done)
 	}
 	cpu0, cpuErr0 := loadgen.ProcCPU(p.Pid())
-	m.res, err = load(duration, requests)
+	if rate > 0 {
+		c := loadgen.NewRawClient(p.Addr, targets, d.o.openWorkers, 0)
+		m.open = loadgen.OpenLoop{Rate: rate, Duration: duration, Workers: d.o.openWorkers, Do: c.Do}.Run(ctx)
+		c.Close()
+		m.res = &loadgen.Result{Requests: m.open.Sent - m.open.Errors, Errors: m.open.Errors + m.open.Bad, Statuses: m.open.Statuses,
+			Elapsed: duration, Latency: m.open.Admitted, FirstError: m.open.FirstError, Client: "built-in, open loop"}
+	} else {
+		m.res, err = load(duration, requests)
+	}
 	cpu1, cpuErr1 := loadgen.ProcCPU(p.Pid())
 	<-done
 	if err != nil {

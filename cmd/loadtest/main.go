@@ -51,6 +51,8 @@ type options struct {
 	gozero      string
 	profile     string
 	goCmd       string
+	overload    string
+	openWorkers int
 }
 
 // run is the whole command; it returns the exit code.
@@ -84,6 +86,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.StringVar(&o.gozero, "gozero", "bin/compare-gozero", "path of the go-zero server `binary` for -compare (cmd/loadtest/gozero)")
 	fs.StringVar(&o.profile, "profile", "", "instead of measuring, take CPU and allocation profiles of each API scenario under load into `DIR` (needs DEBUG_ADDR in cmd/api)")
 	fs.StringVar(&o.goCmd, "go", "go", "the go command, for go tool pprof (-profile)")
+	fs.StringVar(&o.overload, "overload", "", "instead of the scenarios, the `scenario`'s capacity (closed loop), then open-loop loads at 1x, 2x and 4x of it")
+	fs.IntVar(&o.openWorkers, "open-workers", 1024, "open loop: requests in flight at most (one connection each)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}

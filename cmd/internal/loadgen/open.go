@@ -36,12 +36,13 @@ type OpenResult struct {
 	SentOnTime   int64   // sent before the schedule's end (start + Duration)
 	AchievedRate float64 // SentOnTime / Duration
 	Duration     time.Duration
+	Elapsed      time.Duration // from the first due time to the last response (≥ Duration when behind)
 
 	Statuses   map[int]int64
 	Errors     int64 // transport errors (no response)
 	Bad        int64 // responses that broke an expectation (Outcome.Bad)
 	FirstError string
-	Goodput    float64 // 2xx responses without Bad, per second of Duration
+	Goodput    float64 // 2xx responses without Bad, per second of Elapsed
 
 	// Latencies from the intended send time to the end of the response.
 	Admitted Latencies // responses not Rejected
@@ -156,8 +157,9 @@ func (l OpenLoop) Run(ctx context.Context) *OpenResult {
 		})
 	}
 	wg.Wait()
+	res.Elapsed = max(time.Since(start), l.Duration)
 	res.Sent = int64(len(lags))
-	res.Goodput /= l.Duration.Seconds()
+	res.Goodput /= res.Elapsed.Seconds()
 	res.AchievedRate = float64(res.SentOnTime) / l.Duration.Seconds()
 	res.Admitted, res.Rejected, res.SendLag = NewLatencies(admitted), NewLatencies(rejectedLat), NewLatencies(lags)
 	res.MaxInFlight = int(maxInFlight.Load())
