@@ -72,7 +72,7 @@ func (d *driver) compare(ctx context.Context, stdout io.Writer, started time.Tim
 			}
 		}
 		if r.sc.otel && m.res.Requests > 0 {
-			spans = fmt.Sprintf("%.2f", float64(m.spans)/float64(m.res.Requests))
+			spans = fmt.Sprintf("%.2f", m.perServed(m.spans))
 		}
 		var notes []string
 		if m.res.Errors > 0 {

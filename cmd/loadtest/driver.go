@@ -65,6 +65,17 @@ type measurement struct {
 	logBytes  int64
 	exitErr   error
 	open      *loadgen.OpenResult // open-loop runs only
+	// warmRequests were served before the measured load; spans and log
+	// bytes are divided by all requests served.
+	warmRequests int64
+}
+
+// perServed divides a whole-life count by every request the server served.
+func (m *measurement) perServed(n int64) float64 {
+	if all := m.res.Requests + m.warmRequests; all > 0 {
+		return float64(n) / float64(all)
+	}
+	return 0
 }
 
 // cpuPerReq is the server's CPU time per response, 0 when unknown.
@@ -425,18 +436,24 @@ func (d *driver) runScenarioAt(ctx context.Context, sc *scenario, during func(p 
 		defer c.Close()
 		return loadgen.ClosedLoop{Concurrency: d.o.concurrency, Duration: duration, Requests: requests, Do: c.Do}.Run(ctx), nil
 	}
+	// Spans are exported in batches and the log is buffered: both are
+	// counted over the server's whole life (warm-up included), per request
+	// it served.
+	spans0 := d.sink.Spans.Load()
+	var warm int64
 	if !sc.once && d.o.warmup > 0 {
-		if _, err := load(d.o.warmup, 0); err != nil {
+		w, err := load(d.o.warmup, 0)
+		if err != nil {
 			_ = p.Stop()
 			return nil, "warm-up: " + err.Error()
 		}
+		warm = w.Requests
 	}
-	m = &measurement{}
+	m = &measurement{warmRequests: warm}
 	var rtt0 int64
 	if sc.redis {
 		rtt0, m.rttErr = d.redisCalls(ctx)
 	}
-	spans0 := d.sink.Spans.Load()
 	var requests int64
 	duration := d.o.duration
 	if sc.requests != nil {
@@ -454,7 +471,7 @@ func (d *driver) runScenarioAt(ctx context.Context, sc *scenario, during func(p 
 		m.open = loadgen.OpenLoop{Rate: rate, Duration: duration, Workers: d.o.openWorkers, Do: c.Do}.Run(ctx)
 		c.Close()
 		m.res = &loadgen.Result{Requests: m.open.Sent - m.open.Errors, Errors: m.open.Errors + m.open.Bad, Statuses: m.open.Statuses,
-			Elapsed: duration, Latency: m.open.Admitted, FirstError: m.open.FirstError, Client: "built-in, open loop"}
+			Elapsed: m.open.Elapsed, Latency: m.open.Admitted, FirstError: m.open.FirstError, Client: "built-in, open loop"}
 	} else {
 		m.res, err = load(duration, requests)
 	}

@@ -116,10 +116,10 @@ func (d *driver) report(rows []*row, budgets []budget, started time.Time, load0,
 			notes = append(notes, fmt.Sprintf("client CPU %s/req", usPerReq(m.res.ClientCPU/time.Duration(m.res.Requests))))
 		}
 		if !r.sc.bare && m.res.Requests > 0 {
-			notes = append(notes, fmt.Sprintf("log %.0f B/req", float64(m.logBytes)/float64(m.res.Requests)))
+			notes = append(notes, fmt.Sprintf("log %.0f B/req", m.perServed(m.logBytes)))
 		}
 		if r.sc.otel {
-			notes = append(notes, fmt.Sprintf("%d spans exported (%.2f/req)", m.spans, float64(m.spans)/float64(m.res.Requests)))
+			notes = append(notes, fmt.Sprintf("%d spans exported (%.2f per request served, warm-up included)", m.spans, m.perServed(m.spans)))
 		}
 		if m.cpuErr != nil {
 			notes = append(notes, "server CPU: "+m.cpuErr.Error())
