@@ -142,3 +142,13 @@ func TestRunAgainstAPI(t *testing.T) {
 		t.Errorf("no word on seeding:\n%s", stderr.String())
 	}
 }
+
+// Every generated section of docs/PERFORMANCE.md has its markers, so the
+// tools replace them instead of appending copies.
+func TestPerformanceDocSections(t *testing.T) {
+	for _, name := range []string{"bench", "loadtest", "compare", "overload", "profiles", "soak"} {
+		if _, err := docsection.Read("../../docs/PERFORMANCE.md", name); err != nil {
+			t.Error(err)
+		}
+	}
+}
