@@ -47,7 +47,7 @@ LOADTEST_FLAGS ?=
 loadtest: wrk
 	@mkdir -p $(BIN)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/api ./cmd/loadtest
-	$(BIN)/loadtest -api $(BIN)/api -client wrk -out docs/PERFORMANCE.md -command "make loadtest $(LOADTEST_FLAGS)" $(LOADTEST_FLAGS)
+	$(BIN)/loadtest -api $(BIN)/api -client wrk -out docs/PERFORMANCE.md -command "make loadtest$(if $(LOADTEST_FLAGS), LOADTEST_FLAGS='$(LOADTEST_FLAGS)')" $(LOADTEST_FLAGS)
 
 ## loadtest-check: the same scenarios, nothing written; exits 1 when a budget is not met (for humans, not CI: timing)
 loadtest-check: wrk
@@ -77,7 +77,7 @@ overload: wrk
 	@mkdir -p $(BIN)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/api ./cmd/loadtest
 	$(BIN)/loadtest -overload $(OVERLOAD_SCENARIO) -api $(BIN)/api -client wrk -out docs/PERFORMANCE.md \
-	  -command "make overload OVERLOAD_SCENARIO=$(OVERLOAD_SCENARIO) $(OVERLOAD_FLAGS)" $(OVERLOAD_FLAGS)
+	  -command "make overload OVERLOAD_SCENARIO=$(OVERLOAD_SCENARIO)$(if $(OVERLOAD_FLAGS), OVERLOAD_FLAGS='$(OVERLOAD_FLAGS)')" $(OVERLOAD_FLAGS)
 
 ## profile: CPU and allocation profiles of each mode, in-process (BenchmarkChain, works everywhere) and of the
 ## binary under load (needs DEBUG_ADDR in cmd/api); files in PROFILE_DIR, top entries into docs/PERFORMANCE.md
@@ -94,7 +94,7 @@ profile: wrk
 	done
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/api ./cmd/loadtest
 	$(BIN)/loadtest -profile $(PROFILE_DIR) -api $(BIN)/api -client wrk -go $(GO) -out docs/PERFORMANCE.md \
-	  -command "make profile $(PROFILE_FLAGS)" $(PROFILE_FLAGS)
+	  -command "make profile$(if $(PROFILE_FLAGS), PROFILE_FLAGS='$(PROFILE_FLAGS)')" $(PROFILE_FLAGS)
 
 ## soak: 1,000,000 requests on one server with everything on, sampling RSS; result into docs/PERFORMANCE.md
 SOAK_REQUESTS ?= 1000000
