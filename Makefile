@@ -79,19 +79,12 @@ overload: wrk
 	$(BIN)/loadtest -overload $(OVERLOAD_SCENARIO) -api $(BIN)/api -client wrk -out docs/PERFORMANCE.md \
 	  -command "make overload OVERLOAD_SCENARIO=$(OVERLOAD_SCENARIO)$(if $(OVERLOAD_FLAGS), OVERLOAD_FLAGS='$(OVERLOAD_FLAGS)')" $(OVERLOAD_FLAGS)
 
-## profile: CPU and allocation profiles of each mode, in-process (BenchmarkChain, works everywhere) and of the
+## profile: CPU and allocation profiles of each mode, in-process (BenchmarkChain rows, works on any build) and of the
 ## binary under load (needs DEBUG_ADDR in cmd/api); files in PROFILE_DIR, top entries into docs/PERFORMANCE.md
-PROFILE_DIR     ?= $(BIN)/profiles
-PROFILE_BENCHES ?= health/noop-file health/log-file health/otel-file users-get/mem users-get/mem-limiter-memory
-PROFILE_FLAGS   ?=
+PROFILE_DIR   ?= $(BIN)/profiles
+PROFILE_FLAGS ?=
 profile: wrk
-	@mkdir -p $(PROFILE_DIR)
-	@set -e; for b in $(PROFILE_BENCHES); do f=$(PROFILE_DIR)/bench-$$(echo $$b | tr / _); \
-	  $(GO) test ./service -run '^$$' -bench "^BenchmarkChain/$$b\$$" -benchtime 3s -count 1 -o $(PROFILE_DIR)/service.test \
-	    -cpuprofile $$f.cpu.pb.gz -memprofile $$f.mem.pb.gz >/dev/null; \
-	  echo "== $$b (in-process): CPU"; $(GO) tool pprof -top -nodecount=12 $(PROFILE_DIR)/service.test $$f.cpu.pb.gz 2>/dev/null | sed -n '/flat%/,$$p'; \
-	  echo "== $$b (in-process): bytes allocated"; $(GO) tool pprof -top -nodecount=12 -sample_index=alloc_space $(PROFILE_DIR)/service.test $$f.mem.pb.gz 2>/dev/null | sed -n '/flat%/,$$p'; \
-	done
+	@mkdir -p $(BIN)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/api ./cmd/loadtest
 	$(BIN)/loadtest -profile $(PROFILE_DIR) -api $(BIN)/api -client wrk -go $(GO) -out docs/PERFORMANCE.md \
 	  -command "make profile$(if $(PROFILE_FLAGS), PROFILE_FLAGS='$(PROFILE_FLAGS)')" $(PROFILE_FLAGS)

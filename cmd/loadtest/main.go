@@ -29,30 +29,31 @@ func main() {
 var errBudget = errors.New("budget not met")
 
 type options struct {
-	serveBare   string
-	api         string
-	concurrency int
-	threads     int
-	duration    time.Duration
-	warmup      time.Duration
-	users       int
-	rounds      int
-	out         string
-	onlyRE      *regexp.Regexp
-	soak        int64
-	databaseURL string
-	redisURL    string
-	command     string
-	url         string
-	client      string // auto, wrk or built-in
-	wrk         string // path of wrk; "" when the built-in client is the reference
-	enforce     bool
-	compare     bool
-	gozero      string
-	profile     string
-	goCmd       string
-	overload    string
-	openWorkers int
+	serveBare      string
+	api            string
+	concurrency    int
+	threads        int
+	duration       time.Duration
+	warmup         time.Duration
+	users          int
+	rounds         int
+	out            string
+	onlyRE         *regexp.Regexp
+	soak           int64
+	databaseURL    string
+	redisURL       string
+	command        string
+	url            string
+	client         string // auto, wrk or built-in
+	wrk            string // path of wrk; "" when the built-in client is the reference
+	enforce        bool
+	compare        bool
+	gozero         string
+	profile        string
+	goCmd          string
+	overload       string
+	openWorkers    int
+	profileBenches []string
 }
 
 // run is the whole command; it returns the exit code.
@@ -85,12 +86,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.BoolVar(&o.compare, "compare", false, "instead of the scenarios, bulwark's modes beside a bare ServeMux and go-zero on GET /health (make compare)")
 	fs.StringVar(&o.gozero, "gozero", "bin/compare-gozero", "path of the go-zero server `binary` for -compare (cmd/loadtest/gozero)")
 	fs.StringVar(&o.profile, "profile", "", "instead of measuring, take CPU and allocation profiles of each API scenario under load into `DIR` (needs DEBUG_ADDR in cmd/api)")
-	fs.StringVar(&o.goCmd, "go", "go", "the go command, for go tool pprof (-profile)")
+	fs.StringVar(&o.goCmd, "go", "go", "the go command, for go test and go tool pprof (-profile)")
+	benches := fs.String("profile-benches", "health/noop-file health/log-file health/otel-file users-get/mem users-get/mem-limiter-memory",
+		"-profile: BenchmarkChain rows (space-separated) to profile in-process first, from the module root")
 	fs.StringVar(&o.overload, "overload", "", "instead of the scenarios, the `scenario`'s capacity (closed loop), then open-loop loads at 1x, 2x and 4x of it")
 	fs.IntVar(&o.openWorkers, "open-workers", 1024, "open loop: requests in flight at most (one connection each)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
+	o.profileBenches = strings.Fields(*benches)
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if quick {

@@ -178,7 +178,8 @@ func (r *OpenResult) check(workers int, maxLag time.Duration) {
 	r.Behind = true
 	cause := "the generator could not send fast enough (CPU)"
 	if r.MaxInFlight >= workers {
-		cause = fmt.Sprintf("all %d workers were busy waiting for responses (more workers, or the server is that slow)", workers)
+		cause = fmt.Sprintf("all %d workers were busy waiting for responses: the server is that far behind "+
+			"(latencies still count from the intended send times; more workers would only move the queue into the server)", workers)
 	}
 	r.Why = fmt.Sprintf("behind schedule: %.0f of %.0f req/s sent on time, p99 send lag %v (limit %v): %s",
 		r.AchievedRate, r.IntendedRate, lag.Round(time.Microsecond), maxLag, cause)
