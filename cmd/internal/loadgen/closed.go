@@ -77,11 +77,10 @@ func (l Latencies) Count() int { return len(l.sorted) }
 
 // Run drives the load and returns when every worker has stopped.
 func (l ClosedLoop) Run(ctx context.Context) *Result {
-	var next, errs atomic.Int64
-	done := l.Done
-	if done == nil {
-		done = new(atomic.Int64)
-	}
+	// Shared counters cost a contended cache line per request: the next
+	// sequence number is shared only when the load is count-bound, and
+	// completions are published only when someone watches (Done).
+	var next, errs, completed atomic.Int64
 	var stop atomic.Bool
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -101,10 +100,13 @@ func (l ClosedLoop) Run(ctx context.Context) *Result {
 			statuses := map[int]int64{}
 			var lat []time.Duration
 			var firstErr string
-			for !stop.Load() {
-				seq := next.Add(1) - 1
-				if l.Requests > 0 && seq >= l.Requests {
-					break
+			var n, nerr int64
+			for k := int64(0); !stop.Load(); k++ {
+				seq := int64(w) + k*int64(l.Concurrency) // round robin without a shared counter
+				if l.Requests > 0 {
+					if seq = next.Add(1) - 1; seq >= l.Requests {
+						break
+					}
 				}
 				t0 := time.Now()
 				o := l.Do(ctx, w, seq)
@@ -113,22 +115,27 @@ func (l ClosedLoop) Run(ctx context.Context) *Result {
 					if stop.Load() && ctx.Err() != nil {
 						break // cut off by the end of the load: not an outcome
 					}
-					errs.Add(1)
+					nerr++
 					if firstErr == "" {
 						firstErr = o.Err.Error()
 					}
 					continue
 				}
-				done.Add(1)
+				n++
+				if l.Done != nil {
+					l.Done.Add(1)
+				}
 				statuses[o.Status]++
 				lat = append(lat, d)
 				if o.Bad != "" {
-					errs.Add(1)
+					nerr++
 					if firstErr == "" {
 						firstErr = o.Bad
 					}
 				}
 			}
+			completed.Add(n)
+			errs.Add(nerr)
 			mu.Lock()
 			defer mu.Unlock()
 			for k, v := range statuses {
@@ -142,7 +149,7 @@ func (l ClosedLoop) Run(ctx context.Context) *Result {
 	}
 	wg.Wait()
 	res.Elapsed, res.ClientCPU = time.Since(start), SelfCPU()-cpu0
-	res.Requests, res.Errors = done.Load(), errs.Load()
+	res.Requests, res.Errors = completed.Load(), errs.Load()
 	res.Latency = NewLatencies(all)
 	return res
 }

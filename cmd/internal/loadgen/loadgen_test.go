@@ -66,8 +66,9 @@ func TestClosedLoopRawClient(t *testing.T) {
 	targets := []Target{NewTarget(addr, "/", "", 200), NewTarget(addr, "/teapot", "tok/teapot", 200)}
 	c := NewRawClient(addr, targets, 4, 0)
 	defer c.Close()
-	res := ClosedLoop{Concurrency: 4, Requests: 200, Do: c.Do}.Run(context.Background())
-	if res.Requests != 200 || res.Errors != 100 || res.Statuses[200] != 100 || res.Statuses[418] != 100 || res.Latency.Count() != 200 {
+	var done atomic.Int64
+	res := ClosedLoop{Concurrency: 4, Requests: 200, Do: c.Do, Done: &done}.Run(context.Background())
+	if res.Requests != 200 || done.Load() != 200 || res.Errors != 100 || res.Statuses[200] != 100 || res.Statuses[418] != 100 || res.Latency.Count() != 200 {
 		t.Fatalf("requests %d errors %d statuses %v samples %d", res.Requests, res.Errors, res.Statuses, res.Latency.Count())
 	}
 	if res.FirstError != "status 418, want 200" {
