@@ -68,7 +68,7 @@ func TestBudgets(t *testing.T) {
 		"Redis limiter on vs off, `GET /api/v1/users/{id}`, server CPU/request":              vMet,
 		"one Redis round trip per request (" + rowMemRedis + ")":                             vError,
 		"one Redis round trip per request (" + rowOverLimit + ")":                            vError,
-		"built-in client vs wrk on the bare row (the built-in client is not the bottleneck)": vMet,
+		"built-in client vs wrk on the bare row (neither client is the bottleneck)": vMet,
 		"no errors, every server exits 0 (flat memory: `make soak`)":                         vMet,
 	} {
 		if v[what] != want {
