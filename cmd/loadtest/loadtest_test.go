@@ -61,15 +61,15 @@ func TestBudgets(t *testing.T) {
 	}
 	v := verdicts(d.budgets(rows))
 	for what, want := range map[string]string{
-		"noop mode on `GET /health` vs bare, access log to a file, throughput":               vMet,
-		"noop mode on `GET /health` vs bare, access log to a file, server CPU/request":       vNotMet,
-		"log mode on `GET /health` vs bare, throughput":                                      vNotRun,
-		"Redis limiter on vs off, `GET /api/v1/users/{id}`, throughput":                      vMet,
-		"Redis limiter on vs off, `GET /api/v1/users/{id}`, server CPU/request":              vMet,
-		"one Redis round trip per request (" + rowMemRedis + ")":                             vError,
-		"one Redis round trip per request (" + rowOverLimit + ")":                            vError,
-		"built-in client vs wrk on the bare row (neither client is the bottleneck)": vMet,
-		"no errors, every server exits 0 (flat memory: `make soak`)":                         vMet,
+		"noop mode on `GET /health` vs bare, access log to a file, throughput":         vMet,
+		"noop mode on `GET /health` vs bare, access log to a file, server CPU/request": vNotMet,
+		"log mode on `GET /health` vs bare, throughput":                                vNotRun,
+		"Redis limiter on vs off, `GET /api/v1/users/{id}`, throughput":                vMet,
+		"Redis limiter on vs off, `GET /api/v1/users/{id}`, server CPU/request":        vMet,
+		"one Redis round trip per request (" + rowMemRedis + ")":                       vError,
+		"one Redis round trip per request (" + rowOverLimit + ")":                      vError,
+		"built-in client vs wrk on the bare row (neither client is the bottleneck)":    vMet,
+		"no errors, every server exits 0 (flat memory: `make soak`)":                   vMet,
 	} {
 		if v[what] != want {
 			t.Errorf("%s: %q, want %q", what, v[what], want)
