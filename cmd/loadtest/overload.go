@@ -39,15 +39,15 @@ func (d *driver) overload(ctx context.Context, stdout io.Writer, started time.Ti
 		"the built-in client with up to %d requests in flight (one connection each). Latencies count from each request's "+
 		"intended send time (no coordinated omission); \"sent on time\" is what the generator managed before the schedule's end.\n\n",
 		sc.name, sc.what, capRun.res.Client, d.o.concurrency, capacity, usPerReq(capRun.cpuPerReq()), d.o.duration, d.o.openWorkers)
-	b.WriteString("| load | intended req/s | sent on time | goodput (2xx/s of the run's wall time) | statuses | transport errors | admitted p50 | admitted p99 | rejected p99 | send lag p99 | server CPU/req | generator |\n")
-	b.WriteString("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|\n")
+	b.WriteString("| load | intended req/s | sent on time | goodput (2xx/s of the run's wall time) | statuses | transport errors | admitted p50 | admitted p99 | rejected p99 | rejected p99 from the send | send lag p99 | server CPU/req | generator |\n")
+	b.WriteString("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, x := range []float64{1, 2, 4} {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		m, skip := d.runScenarioAt(ctx, sc, nil, x*capacity)
 		if skip != "" {
-			fmt.Fprintf(&b, "| %.0fx | %.0f | | | | | | | | | | skipped: %s |\n", x, x*capacity, firstLine(skip))
+			fmt.Fprintf(&b, "| %.0fx | %.0f | | | | | | | | | | | skipped: %s |\n", x, x*capacity, firstLine(skip))
 			continue
 		}
 		o := m.open
@@ -56,9 +56,9 @@ func (d *driver) overload(ctx context.Context, stdout io.Writer, started time.Ti
 		if o.Behind {
 			gen = "**" + firstLine(o.Why) + "**"
 		}
-		fmt.Fprintf(&b, "| %.0fx | %.0f | %.0f/s | %.0f | %s | %d | %s | %s | %s | %s | %s | %s |\n", x, o.IntendedRate, o.AchievedRate, o.Goodput,
+		fmt.Fprintf(&b, "| %.0fx | %.0f | %.0f/s | %.0f | %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", x, o.IntendedRate, o.AchievedRate, o.Goodput,
 			statusList(o.Statuses), o.Errors, pct(o.Admitted, 0.5), pct(o.Admitted, 0.99),
-			pct(o.Rejected, 0.99), pct(o.SendLag, 0.99), usPerReq(m.cpuPerReq()), gen)
+			pct(o.Rejected, 0.99), pct(o.RejectedService, 0.99), pct(o.SendLag, 0.99), usPerReq(m.cpuPerReq()), gen)
 	}
 	fmt.Fprintln(stdout, b.String())
 	if d.o.out != "" {

@@ -129,7 +129,8 @@ func TestOpenLoopSchedule(t *testing.T) {
 	if res.Statuses[503] != 50 || res.Statuses[200] != 50 || res.Statuses[500] != 50 || res.Errors != 50 || res.Bad != 50 {
 		t.Fatalf("statuses %v errors %d bad %d", res.Statuses, res.Errors, res.Bad)
 	}
-	if res.Rejected.Count() != 50 || res.Admitted.Count() != 100 || res.SendLag.Count() != 200 {
+	if res.Rejected.Count() != 50 || res.Admitted.Count() != 100 || res.SendLag.Count() != 200 ||
+		res.RejectedService.Count() != 50 || res.AdmittedService.Count() != 100 {
 		t.Fatalf("rejected %d admitted %d lags %d", res.Rejected.Count(), res.Admitted.Count(), res.SendLag.Count())
 	}
 	if want := 50 / res.Elapsed.Seconds(); res.Goodput != want || res.Elapsed < 100*time.Millisecond {
@@ -157,6 +158,10 @@ func TestOpenLoopCountsQueueingFromIntendedTime(t *testing.T) {
 	// Request 19 was due 19 ms after the start and sent after the stall.
 	if min := stall - 19*time.Millisecond; res.Admitted.Percentile(0) < min {
 		t.Fatalf("smallest latency %v, want ≥ %v: queueing in the generator not charged", res.Admitted.Percentile(0), min)
+	}
+	// From the actual send, only the stalled request took the stall.
+	if svc := res.AdmittedService; svc.Count() != 20 || svc.Percentile(1) < stall || res.Admitted.Percentile(1) < svc.Percentile(1) {
+		t.Fatalf("service latencies: %d, max %v (from intended: max %v)", svc.Count(), svc.Percentile(1), res.Admitted.Percentile(1))
 	}
 	if !res.Behind || !strings.Contains(res.Why, "all 1 workers were busy") {
 		t.Fatalf("behind %v, why %q", res.Behind, res.Why)

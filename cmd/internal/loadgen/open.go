@@ -47,6 +47,9 @@ type OpenResult struct {
 	// Latencies from the intended send time to the end of the response.
 	Admitted Latencies // responses not Rejected
 	Rejected Latencies // responses Rejected
+	// The same from the actual send: what the server (and the network)
+	// took, without time queued in the generator.
+	AdmittedService, RejectedService Latencies
 	// SendLag is how late each request was sent against its due time.
 	SendLag     Latencies
 	MaxInFlight int
@@ -82,13 +85,13 @@ func (l OpenLoop) Run(ctx context.Context) *OpenResult {
 	var next atomic.Int64
 	var inFlight, maxInFlight atomic.Int64
 	var mu sync.Mutex
-	var admitted, rejectedLat, lags []time.Duration
+	var admitted, rejectedLat, admittedSvc, rejectedSvc, lags []time.Duration
 	var wg sync.WaitGroup
 	start := time.Now().Add(time.Millisecond) // every worker is parked before the first is due
 	end := start.Add(l.Duration)
 	for w := range workers {
 		wg.Go(func() {
-			var adm, rej, lag []time.Duration
+			var adm, rej, admSvc, rejSvc, lag []time.Duration
 			statuses := map[int]int64{}
 			var errs, bad, good, onTime int64
 			var firstErr string
@@ -115,6 +118,7 @@ func (l OpenLoop) Run(ctx context.Context) *OpenResult {
 				o := l.Do(ctx, w, seq)
 				inFlight.Add(-1)
 				lat := time.Since(due)
+				svc := lat - sent.Sub(due)
 				lag = append(lag, sent.Sub(due))
 				if sent.Before(end) {
 					onTime++
@@ -136,14 +140,15 @@ func (l OpenLoop) Run(ctx context.Context) *OpenResult {
 				}
 				statuses[o.Status]++
 				if rejected(o) {
-					rej = append(rej, lat)
+					rej, rejSvc = append(rej, lat), append(rejSvc, svc)
 				} else {
-					adm = append(adm, lat)
+					adm, admSvc = append(adm, lat), append(admSvc, svc)
 				}
 			}
 			mu.Lock()
 			defer mu.Unlock()
 			admitted, rejectedLat, lags = append(admitted, adm...), append(rejectedLat, rej...), append(lags, lag...)
+			admittedSvc, rejectedSvc = append(admittedSvc, admSvc...), append(rejectedSvc, rejSvc...)
 			for k, v := range statuses {
 				res.Statuses[k] += v
 			}
@@ -162,6 +167,7 @@ func (l OpenLoop) Run(ctx context.Context) *OpenResult {
 	res.Goodput /= res.Elapsed.Seconds()
 	res.AchievedRate = float64(res.SentOnTime) / l.Duration.Seconds()
 	res.Admitted, res.Rejected, res.SendLag = NewLatencies(admitted), NewLatencies(rejectedLat), NewLatencies(lags)
+	res.AdmittedService, res.RejectedService = NewLatencies(admittedSvc), NewLatencies(rejectedSvc)
 	res.MaxInFlight = int(maxInFlight.Load())
 	res.check(workers, maxLag)
 	return res
@@ -188,10 +194,11 @@ func (r *OpenResult) check(workers int, maxLag time.Duration) {
 // String is a one-line summary.
 func (r *OpenResult) String() string {
 	s := fmt.Sprintf("open loop %.0f req/s for %v: sent %d (%.0f req/s on time), goodput %.0f/s, statuses %v, errors %d, bad %d, "+
-		"admitted p50 %v p99 %v, rejected p99 %v, send lag p99 %v",
+		"admitted p50 %v p99 %v, rejected p99 %v (from the send: %v), send lag p99 %v",
 		r.IntendedRate, r.Duration, r.Sent, r.AchievedRate, r.Goodput, r.Statuses, r.Errors, r.Bad,
 		r.Admitted.Percentile(0.5).Round(time.Microsecond), r.Admitted.Percentile(0.99).Round(time.Microsecond),
-		r.Rejected.Percentile(0.99).Round(time.Microsecond), r.SendLag.Percentile(0.99).Round(time.Microsecond))
+		r.Rejected.Percentile(0.99).Round(time.Microsecond), r.RejectedService.Percentile(0.99).Round(time.Microsecond),
+		r.SendLag.Percentile(0.99).Round(time.Microsecond))
 	if r.Behind {
 		s += "; " + r.Why
 	}
