@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -431,6 +432,9 @@ func (d *driver) runScenarioAt(ctx context.Context, sc *scenario, during func(p 
 		if d.o.wrk != "" && !sc.builtIn {
 			w := loadgen.Wrk{Path: d.o.wrk, Threads: d.o.threads, Connections: d.o.concurrency, Duration: duration, Dir: d.dir}
 			return w.Run(ctx, p.Addr, targets)
+		}
+		if d.o.clientProcs > 0 {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(d.o.clientProcs))
 		}
 		c := loadgen.NewRawClient(p.Addr, targets, d.o.concurrency, 0)
 		defer c.Close()

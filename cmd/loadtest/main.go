@@ -54,6 +54,7 @@ type options struct {
 	overload       string
 	openWorkers    int
 	profileBenches []string
+	clientProcs    int
 }
 
 // run is the whole command; it returns the exit code.
@@ -82,6 +83,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.StringVar(&o.url, "url", "", "instead of the scenarios, load this running server's `URL` (GET, expecting 200) and print the figures")
 	fs.StringVar(&o.command, "command", "", "the command line to print as the reproduction command (default: this one)")
 	fs.StringVar(&o.client, "client", "auto", "reference load generator: wrk, built-in, or auto (wrk when on PATH)")
+	fs.IntVar(&o.clientProcs, "client-procs", 1, "GOMAXPROCS while the built-in client runs a closed loop (0: unchanged); "+
+		"one processor spares the Go runtime's idle spinning, which wrk's epoll loop does not pay")
 	fs.BoolVar(&o.enforce, "enforce", false, "exit 1 when a budget of the scenarios run is not met or cannot be measured")
 	fs.BoolVar(&o.compare, "compare", false, "instead of the scenarios, bulwark's modes beside a bare ServeMux and go-zero on GET /health (make compare)")
 	fs.StringVar(&o.gozero, "gozero", "bin/compare-gozero", "path of the go-zero server `binary` for -compare (cmd/loadtest/gozero)")
