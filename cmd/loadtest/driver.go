@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -287,6 +288,17 @@ func (d *driver) runRounds(ctx context.Context, scs []*scenario, rotate bool) ([
 	return rows, nil
 }
 
+// procEnv is a server's environment: env plus PATH and HOME, nothing else
+// of ours.
+func (d *driver) procEnv(env map[string]string) map[string]string {
+	e := maps.Clone(env)
+	if e == nil {
+		e = map[string]string{}
+	}
+	e["PATH"], e["HOME"] = d.o.getenv("PATH"), d.o.getenv("HOME")
+	return e
+}
+
 func (d *driver) apiEnv(kv ...string) map[string]string {
 	env := map[string]string{"LOG_JSON": "true", "LOG_LEVEL": "info", "JWT_SECRET": jwtSecret, "TELEMETRY_MODE": "noop"}
 	for i := 0; i+1 < len(kv); i += 2 {
@@ -419,7 +431,7 @@ func (d *driver) runScenarioAt(ctx context.Context, sc *scenario, during func(p 
 	case sc.argv != nil:
 		argv = sc.argv
 	}
-	p, err := loadgen.StartProcess(ctx, loadgen.ProcessConfig{Name: sc.name, Dir: d.dir, Argv: argv, Env: sc.env})
+	p, err := loadgen.StartProcess(ctx, loadgen.ProcessConfig{Name: sc.name, Dir: d.dir, Argv: argv, Env: d.procEnv(sc.env)})
 	if err != nil {
 		return nil, err.Error()
 	}

@@ -55,13 +55,14 @@ type options struct {
 	openWorkers    int
 	profileBenches []string
 	clientProcs    int
+	getenv         func(string) string
 }
 
 // run is the whole command; it returns the exit code.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var o options
+	o := options{getenv: getenv}
 	var only string
 	var quick bool
 	fs.StringVar(&o.serveBare, "serve-bare", "", "serve the bare ServeMux baseline on `ADDR` and do nothing else")

@@ -20,9 +20,6 @@ import (
 	"github.com/bulwark-go/bulwark/cmd/internal/loadgen"
 )
 
-// profiledRows are the scenarios -profile takes profiles of by default.
-var profiledRows = []string{rowNoop, rowLog, rowOTel, rowMem, rowMemOTel, rowMemRedis}
-
 // profiles first profiles the BenchmarkChain rows of -profile-benches
 // in-process (go test -cpuprofile -memprofile: works on any build), then runs
 // each API scenario with DEBUG_ADDR set and, during the
@@ -66,7 +63,8 @@ func (d *driver) profiles(ctx context.Context, stdout io.Writer) error {
 		if d.o.onlyRE != nil && !d.o.onlyRE.MatchString(sc.name) {
 			continue
 		}
-		if d.o.onlyRE == nil && !slices.Contains(profiledRows, sc.name) {
+		// By default: the three modes on /health and the user read in noop, otel and with the Redis limiter.
+		if d.o.onlyRE == nil && !slices.Contains([]string{rowNoop, rowLog, rowOTel, rowMem, rowMemOTel, rowMemRedis}, sc.name) {
 			continue
 		}
 		if sc.bare {

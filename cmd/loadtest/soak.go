@@ -24,7 +24,7 @@ func (d *driver) soak(ctx context.Context, stdout io.Writer, started time.Time, 
 	}
 	env := d.otelEnv("DATABASE_URL", d.pgURL, "REDIS_URL", d.redisURL, "CACHE_ENABLED", "true",
 		"RATE_LIMIT_ENABLED", "true", "RATE_LIMIT_REQUESTS", "1073741824")
-	s, err := loadgen.StartProcess(ctx, loadgen.ProcessConfig{Name: "soak", Dir: d.dir, Argv: []string{d.o.api}, Env: env})
+	s, err := loadgen.StartProcess(ctx, loadgen.ProcessConfig{Name: "soak", Dir: d.dir, Argv: []string{d.o.api}, Env: d.procEnv(env)})
 	if err != nil {
 		return err
 	}

@@ -44,8 +44,8 @@ type ProcessConfig struct {
 	Name string
 	Dir  string   // its stdout goes to Dir/<Name>.log
 	Argv []string // in arguments, "{addr}" becomes 127.0.0.1:port and "{port}" the port
-	// Env is the whole environment besides PATH and HOME (nothing of the
-	// caller's leaks in); PORT is set to the chosen port.
+	// Env is the whole environment (nothing of the caller's leaks in);
+	// PORT is set to the chosen port.
 	Env map[string]string
 	// Health is the path polled until it answers 200 (default /health).
 	Health string
@@ -67,7 +67,7 @@ func StartProcess(ctx context.Context, c ProcessConfig) (*Process, error) {
 		args = append(args, strings.NewReplacer("{addr}", p.Addr, "{port}", strconv.Itoa(port)).Replace(a))
 	}
 	p.cmd = exec.Command(c.Argv[0], args...)
-	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "PORT=" + strconv.Itoa(port)}
+	p.cmd.Env = []string{"PORT=" + strconv.Itoa(port)}
 	for k, v := range c.Env {
 		p.cmd.Env = append(p.cmd.Env, k+"="+v)
 	}
