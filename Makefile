@@ -9,7 +9,7 @@ BIN         ?= bin
 VERSION     ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS     := -s -w -X main.version=$(VERSION)
 
-.PHONY: run build test fmt lint ci e2e e2e-lint up down reliability fuzz vulncheck bench loadtest soak
+.PHONY: run build test fmt lint ci e2e e2e-lint up down reliability fuzz vulncheck bench loadtest loadtest-check soak compare compare-lint overload profile wrk
 
 ## run: start the API on :8000 with embedded defaults (in-memory store, noop telemetry)
 run:
@@ -20,9 +20,11 @@ build:
 	@mkdir -p $(BIN)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
-## test: the whole test suite with the race detector (Postgres/Redis tests use TEST_DATABASE_URL / TEST_REDIS_URL)
+## test: the whole test suite with the race detector (Postgres/Redis tests use TEST_DATABASE_URL / TEST_REDIS_URL),
+## then the allocation-budget tests without it (the race detector changes allocation counts, so they skip under -race)
 test:
 	$(GO) test -race -count=1 -timeout 10m ./...
+	$(GO) test -count=1 -timeout 5m -run Alloc ./...
 
 ## bench: chain benchmarks beside a bare ServeMux (Postgres/Redis rows skip when absent), then a summary; raw output in $(BIN)/bench.txt
 BENCH_COUNT ?= 5
@@ -30,27 +32,75 @@ BENCH_TIME  ?= 1s
 bench:
 	@mkdir -p $(BIN)
 	$(GO) test ./service -run '^$$' -bench '^BenchmarkChain$$' -benchmem -benchtime $(BENCH_TIME) -count $(BENCH_COUNT) -timeout 30m | tee $(BIN)/bench.txt
-	$(GO) run ./cmd/benchsum < $(BIN)/bench.txt
+	$(GO) run ./cmd/benchsum -out docs/PERFORMANCE.md -command "make bench BENCH_COUNT=$(BENCH_COUNT) BENCH_TIME=$(BENCH_TIME)" < $(BIN)/bench.txt
 
-## loadtest: cmd/api and a bare ServeMux under load on loopback (~3-5 min), table into docs/PERFORMANCE.md
+## wrk: the reference load generator (Debian package), installed with apt-get when missing
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { echo "wrk not found: apt-get install -y wrk"; \
+	  apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }; } \
+	  || { echo "could not install wrk; install it (Debian/Ubuntu: apt-get install wrk) or use LOADTEST_FLAGS=-client=built-in" >&2; exit 1; }
+	@echo "wrk: $$(command -v wrk)"
+
+## loadtest: cmd/api and a bare ServeMux under load on loopback with wrk (~4-6 min), table into docs/PERFORMANCE.md;
+## LOADTEST_FLAGS=-quick for a short run while developing
 LOADTEST_FLAGS ?=
-loadtest:
+loadtest: wrk
 	@mkdir -p $(BIN)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/api ./cmd/loadtest
-	$(BIN)/loadtest -api $(BIN)/api -out docs/PERFORMANCE.md -command "make loadtest $(LOADTEST_FLAGS)" $(LOADTEST_FLAGS)
+	$(BIN)/loadtest -api $(BIN)/api -client wrk -out docs/PERFORMANCE.md -command "make loadtest$(if $(LOADTEST_FLAGS), LOADTEST_FLAGS='$(LOADTEST_FLAGS)')" $(LOADTEST_FLAGS)
+
+## loadtest-check: the same scenarios, nothing written; exits 1 when a budget is not met (for humans, not CI: timing)
+loadtest-check: wrk
+	@mkdir -p $(BIN)
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/api ./cmd/loadtest
+	$(BIN)/loadtest -api $(BIN)/api -client wrk -enforce $(LOADTEST_FLAGS)
+
+## compare: bulwark's modes beside a bare ServeMux and go-zero (with and without OTLP export), GET /health, rounds
+## interleaved (~4 min); go-zero is built from its own module (cmd/loadtest/gozero); table into docs/PERFORMANCE.md
+COMPARE_FLAGS ?= -rounds 3
+compare: wrk compare-lint
+	@mkdir -p $(BIN)
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/api ./cmd/loadtest
+	cd cmd/loadtest/gozero && $(GO) build -o $(CURDIR)/$(BIN)/compare-gozero .
+	$(BIN)/loadtest -compare -api $(BIN)/api -gozero $(BIN)/compare-gozero -client wrk -out docs/PERFORMANCE.md \
+	  -command "make compare COMPARE_FLAGS='$(COMPARE_FLAGS)'" $(COMPARE_FLAGS)
+
+## compare-lint: gofmt and go vet of the go-zero module (separate go.mod)
+compare-lint:
+	@out=$$(cd cmd/loadtest/gozero && gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed in cmd/loadtest/gozero:"; echo "$$out"; exit 1; fi
+	cd cmd/loadtest/gozero && $(GO) vet ./...
+
+## overload: one scenario's capacity (closed loop), then open-loop loads at 1x, 2x, 4x of it; section into docs/PERFORMANCE.md
+OVERLOAD_SCENARIO ?= users-get/pg-nocache
+OVERLOAD_FLAGS ?=
+overload: wrk
+	@mkdir -p $(BIN)
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/api ./cmd/loadtest
+	$(BIN)/loadtest -overload $(OVERLOAD_SCENARIO) -api $(BIN)/api -client wrk -out docs/PERFORMANCE.md \
+	  -command "make overload OVERLOAD_SCENARIO=$(OVERLOAD_SCENARIO)$(if $(OVERLOAD_FLAGS), OVERLOAD_FLAGS='$(OVERLOAD_FLAGS)')" $(OVERLOAD_FLAGS)
+
+## profile: CPU and allocation profiles of each mode, in-process (BenchmarkChain rows, works on any build) and of the
+## binary under load (needs DEBUG_ADDR in cmd/api); files in PROFILE_DIR, top entries into docs/PERFORMANCE.md
+PROFILE_DIR   ?= $(BIN)/profiles
+PROFILE_FLAGS ?=
+profile: wrk
+	@mkdir -p $(BIN)
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/api ./cmd/loadtest
+	$(BIN)/loadtest -profile $(PROFILE_DIR) -api $(BIN)/api -client wrk -go $(GO) -out docs/PERFORMANCE.md \
+	  -command "make profile$(if $(PROFILE_FLAGS), PROFILE_FLAGS='$(PROFILE_FLAGS)')" $(PROFILE_FLAGS)
 
 ## soak: 1,000,000 requests on one server with everything on, sampling RSS; result into docs/PERFORMANCE.md
 SOAK_REQUESTS ?= 1000000
 soak:
 	@mkdir -p $(BIN)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/api ./cmd/loadtest
-	$(BIN)/loadtest -api $(BIN)/api -soak $(SOAK_REQUESTS) -out docs/PERFORMANCE.md -command "make soak SOAK_REQUESTS=$(SOAK_REQUESTS)"
+	$(BIN)/loadtest -api $(BIN)/api -soak $(SOAK_REQUESTS) -client built-in -out docs/PERFORMANCE.md -command "make soak SOAK_REQUESTS=$(SOAK_REQUESTS)"
 
 ## fmt: format the code
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-## lint: gofmt, go vet and staticcheck must be clean
+## lint: gofmt, go vet and staticcheck must be clean (the nested modules: e2e-lint, compare-lint)
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...

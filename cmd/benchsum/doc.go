@@ -9,5 +9,8 @@
 // Usage:
 //
 //	go test ./service -run '^$' -bench Chain -benchmem -count 5 | tee bench.txt
-//	go run ./cmd/benchsum < bench.txt
+//	go run ./cmd/benchsum [-out docs/PERFORMANCE.md -command "make bench"] < bench.txt
+//
+// With -out the summary also replaces the "bench" section of that file
+// (between <!-- bench:begin --> and <!-- bench:end -->).
 package main

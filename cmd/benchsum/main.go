@@ -2,17 +2,39 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/bulwark-go/bulwark/cmd/internal/docsection"
+	"github.com/bulwark-go/bulwark/cmd/internal/loadgen"
 )
 
 func main() {
-	if err := run(os.Stdin, os.Stdout); err != nil {
+	out := flag.String("out", "", "markdown `file` whose \"bench\" section gets the summary (empty: stdout only)")
+	command := flag.String("command", "make bench", "the command to print as the reproduction command")
+	flag.Parse()
+	var b bytes.Buffer
+	if err := run(os.Stdin, &b); err != nil {
+		fmt.Fprintln(os.Stderr, "benchsum:", err)
+		os.Exit(1)
+	}
+	_, _ = os.Stdout.Write(b.Bytes())
+	if *out == "" {
+		return
+	}
+	header := fmt.Sprintf("Summarised %s from:\n\n```sh\n%s\n```\n\nMachine: %s, %d CPUs, %s/%s, %s; load average %s when summarised. Medians over `-count`.\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 UTC"), *command, loadgen.CPUModel(), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH,
+		runtime.Version(), loadgen.LoadAvg())
+	if err := docsection.Write(*out, "bench", header+b.String()); err != nil {
 		fmt.Fprintln(os.Stderr, "benchsum:", err)
 		os.Exit(1)
 	}
@@ -144,9 +166,15 @@ func run(in io.Reader, out io.Writer) error {
 	}
 	for _, name := range []string{"BenchmarkChain/users-get/mem-limiter-redis", "BenchmarkChain/users-get/mem-over-limit-redis"} {
 		if r := byName[name]; r != nil {
+			what := "one Redis round trip per request (" + strings.TrimPrefix(name, "BenchmarkChain/") + ")"
 			v, ok := r.metrics["redis-rtt/op"]
-			check("one Redis round trip per request ("+strings.TrimPrefix(name, "BenchmarkChain/")+")", ok && v < 1.05,
-				fmt.Sprintf("%.2f round trips/op, server-wide count", v))
+			if !ok || v <= 0 {
+				// Nothing counted means the limiter never reached Redis (or
+				// the count failed): an error, never "met".
+				fmt.Fprintf(out, "- %s: ERROR (%.2f round trips/op counted: the limiter did not reach Redis)\n", what, v)
+				continue
+			}
+			check(what, v >= 0.95 && v <= 1.05, fmt.Sprintf("%.2f round trips/op, server-wide count", v))
 		}
 	}
 
@@ -162,7 +190,7 @@ func run(in io.Reader, out io.Writer) error {
 		r := b.metrics["ns/op"] / a.metrics["ns/op"] // throughput of num over den
 		fmt.Fprintf(out, "- %s: %s is %.2f%s of %s (budget %.2f%s)\n", what, num, r*scale(unit), unit, den, want*scale(unit), unit)
 	}
-	ratio("Redis limiter on vs off", "users-get/mem-limiter-redis", "users-get/mem", 0.50, "%")
+	ratio("Redis limiter on vs off", "users-get/mem-limiter-redis", "users-get/mem", 0.75, "%")
 	ratio("cache hit vs uncached Postgres", "users-get/pg-cache-hit", "users-get/pg-nocache", 2, "x")
 	return nil
 }

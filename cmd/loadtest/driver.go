@@ -7,14 +7,20 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
+	"os/exec"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/bulwark-go/bulwark/cmd/internal/docsection"
+	"github.com/bulwark-go/bulwark/cmd/internal/loadgen"
 	"github.com/bulwark-go/bulwark/service"
 	"github.com/bulwark-go/bulwark/storage/postgres"
 	"github.com/google/uuid"
@@ -26,105 +32,271 @@ import (
 // for the users it seeds.
 const jwtSecret = "bulwark-loadtest-secret-0123456789abcdef"
 
-// scenario is one row of the table: one fresh server, one load.
+// scenario is one row of the table: a fresh server per run, one load.
 type scenario struct {
-	name    string // row id, also the budget references
-	what    string // what the row measures
-	bare    bool   // the baseline binary instead of cmd/api
+	name    string   // row id, also what budgets refer to
+	what    string   // what the row measures
+	bare    bool     // the baseline binary instead of cmd/api
+	argv    []string // another server binary instead of cmd/api (compare)
 	env     map[string]string
 	needsPG bool
 	redis   bool // needs Redis; Redis round trips are counted
 	otel    bool // exports to the sink; spans are counted
+	// builtIn: always the built-in client (an expected status ≥ 400, a
+	// count-bound load, or the client check itself).
+	builtIn bool
 	// targets builds the requests once the server is up.
-	targets func(d *driver, s *server) ([]target, error)
+	targets func(d *driver, p *loadgen.Process) ([]loadgen.Target, error)
 	// requests bounds the measured load by count instead of time.
 	requests func(d *driver) int64
-	// noWarmup: the scenario's requests must all be first requests.
-	noWarmup bool
+	// once: the scenario's requests must all be first requests: no warm-up,
+	// first round only.
+	once bool
 }
 
-// row is a measured scenario.
+// measurement is one run of a scenario.
+type measurement struct {
+	round     int
+	res       *loadgen.Result
+	serverCPU time.Duration
+	cpuErr    error
+	hwmKB     int64
+	redisRTT  float64
+	rttErr    error
+	spans     int64
+	logBytes  int64
+	exitErr   error
+	open      *loadgen.OpenResult // open-loop runs only
+	// warmRequests were served before the measured load; spans and log
+	// bytes are divided by all requests served.
+	warmRequests int64
+}
+
+// perServed divides a whole-life count by every request the server served.
+func (m *measurement) perServed(n int64) float64 {
+	if all := m.res.Requests + m.warmRequests; all > 0 {
+		return float64(n) / float64(all)
+	}
+	return 0
+}
+
+// cpuPerReq is the server's CPU time per response, 0 when unknown.
+func (m *measurement) cpuPerReq() time.Duration {
+	if m.cpuErr != nil || m.res.Requests == 0 {
+		return 0
+	}
+	return m.serverCPU / time.Duration(m.res.Requests)
+}
+
+// row is a scenario with its runs.
 type row struct {
-	sc       *scenario
-	res      *result
-	hwmKB    int64
-	redisRTT float64
-	spans    int64
-	logBytes int64
-	exitErr  error
-	skipped  string
+	sc      *scenario
+	runs    []*measurement
+	skipped string
+}
+
+// rep is the run with the median throughput: its latencies, RSS and notes
+// stand for the row.
+func (r *row) rep() *measurement {
+	if len(r.runs) == 0 {
+		return nil
+	}
+	s := slices.Clone(r.runs)
+	slices.SortFunc(s, func(a, b *measurement) int { return cmpFloat(a.res.RPS(), b.res.RPS()) })
+	return s[len(s)/2]
+}
+
+func (r *row) rps() float64 {
+	vs := make([]float64, len(r.runs))
+	for i, m := range r.runs {
+		vs[i] = m.res.RPS()
+	}
+	return median(vs)
+}
+
+// cpuPerReq is the median over runs of server CPU per request, 0 when any
+// run could not read it.
+func (r *row) cpuPerReq() time.Duration {
+	vs := make([]float64, len(r.runs))
+	for i, m := range r.runs {
+		c := m.cpuPerReq()
+		if c == 0 {
+			return 0
+		}
+		vs[i] = float64(c)
+	}
+	return time.Duration(median(vs))
+}
+
+func (r *row) errors() int64 {
+	var n int64
+	for _, m := range r.runs {
+		n += m.res.Errors
+	}
+	return n
+}
+
+func median(vs []float64) float64 {
+	if len(vs) == 0 {
+		return 0
+	}
+	s := slices.Clone(vs)
+	slices.Sort(s)
+	if n := len(s); n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[len(s)/2]
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 type driver struct {
-	o        options
-	dir      string
-	sink     *otlpSink
-	pgAdmin  string
-	pgURL    string // the throw-away database; "" when Postgres is unavailable
-	rdb      *goredis.Client
-	redisURL string
-	userIDs  []uuid.UUID
-	tokens   []string
-	minter   *service.Tokens
+	o         options
+	self      string
+	dir       string
+	stderr    io.Writer
+	sink      *loadgen.Sink
+	pgAdmin   string
+	pgURL     string // the throw-away database; "" when Postgres is unavailable
+	rdb       *goredis.Client
+	redisURL  string
+	redisNote string // how Redis was found, for the report
+	userIDs   []uuid.UUID
+	tokens    []string
+	minter    *service.Tokens
 }
 
-func drive(ctx context.Context, o options) error {
+// setUp prepares everything scenarios need; the returned function undoes it.
+func setUp(ctx context.Context, o options, stderr io.Writer) (*driver, func(), error) {
 	if _, err := os.Stat(o.api); err != nil {
-		return fmt.Errorf("-api %s: %w (run make loadtest, which builds it)", o.api, err)
+		return nil, nil, fmt.Errorf("-api %s: %w (run make loadtest, which builds it)", o.api, err)
 	}
 	self, err := os.Executable()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	dir, err := os.MkdirTemp("", "bulwark-loadtest-")
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer os.RemoveAll(dir)
-	d := &driver{o: o, dir: dir, minter: service.NewTokens([]byte(jwtSecret), 6*time.Hour)}
-	if d.sink, err = startSink(); err != nil {
-		return err
+	d := &driver{o: o, self: self, dir: dir, stderr: stderr, minter: service.NewTokens([]byte(jwtSecret), 6*time.Hour)}
+	var undo []func()
+	cleanup := func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+		_ = os.RemoveAll(dir)
 	}
-	defer d.sink.close()
-	d.connectRedis(ctx)
-	if d.rdb != nil {
-		defer d.rdb.Close()
+	if d.sink, err = loadgen.StartSink(); err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	undo = append(undo, d.sink.Close)
+	if stop := d.connectRedis(ctx); stop != nil {
+		undo = append(undo, stop)
 	}
 	if err := d.createDatabase(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "loadtest: Postgres scenarios skipped:", err)
-	} else {
-		defer d.dropDatabase()
-	}
-
-	started := time.Now().UTC()
-	load0 := loadAvg()
-	if o.soak > 0 {
-		return d.soak(ctx, self, started, load0)
-	}
-	var rows []*row
-	for _, sc := range d.scenarios() {
-		if o.onlyRE != nil && !o.onlyRE.MatchString(sc.name) {
-			continue
+		fmt.Fprintln(stderr, "loadtest: Postgres scenarios skipped:", err)
+		if d.pgURL != "" {
+			d.dropDatabase()
+			d.pgURL = ""
 		}
-		if err := ctx.Err(); err != nil {
+	} else {
+		undo = append(undo, d.dropDatabase)
+	}
+	return d, cleanup, nil
+}
+
+func drive(ctx context.Context, o options, stdout, stderr io.Writer) error {
+	d, cleanup, err := setUp(ctx, o, stderr)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	started, load0 := time.Now().UTC(), loadgen.LoadAvg()
+	switch {
+	case o.soak > 0:
+		return d.soak(ctx, stdout, started, load0)
+	case o.compare:
+		return d.compare(ctx, stdout, started, load0)
+	case o.profile != "":
+		return d.profiles(ctx, stdout)
+	case o.overload != "":
+		return d.overload(ctx, stdout, started, load0)
+	}
+	rows, err := d.runRounds(ctx, d.scenarios(), false)
+	if err != nil {
+		return err
+	}
+	budgets := d.budgets(rows)
+	report := d.report(rows, budgets, started, load0, loadgen.LoadAvg())
+	fmt.Fprintln(stdout, report)
+	if o.out != "" {
+		if err := docsection.Write(o.out, "loadtest", report); err != nil {
 			return err
 		}
-		r := d.runScenario(ctx, self, sc)
-		rows = append(rows, r)
-		if r.skipped != "" {
-			fmt.Fprintf(os.Stderr, "%-28s skipped: %s\n", sc.name, r.skipped)
-			continue
-		}
-		fmt.Fprintf(os.Stderr, "%-28s %8.0f req/s  p50 %-9v p99 %-9v errors %d  peak RSS %d MiB\n",
-			sc.name, r.res.rps(), r.res.percentile(0.50).Round(time.Microsecond), r.res.percentile(0.99).Round(time.Microsecond),
-			r.res.errors, r.hwmKB/1024)
 	}
-	report := d.report(rows, started, load0, loadAvg())
-	fmt.Println(report)
-	if o.out != "" {
-		return writeSection(o.out, "loadtest", report)
+	if o.enforce {
+		return enforce(budgets)
 	}
 	return nil
+}
+
+// runRounds runs the scenarios -only selects, o.rounds times interleaved;
+// with rotate, each round starts one scenario later, so no scenario always
+// runs first or last.
+func (d *driver) runRounds(ctx context.Context, scs []*scenario, rotate bool) ([]*row, error) {
+	var rows []*row
+	for _, sc := range scs {
+		if d.o.onlyRE == nil || d.o.onlyRE.MatchString(sc.name) {
+			rows = append(rows, &row{sc: sc})
+		}
+	}
+	for round := range d.o.rounds {
+		for i := range rows {
+			r := rows[i]
+			if rotate {
+				r = rows[(i+round)%len(rows)]
+			}
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			if r.skipped != "" || (r.sc.once && round > 0) {
+				continue
+			}
+			m, skip := d.runScenario(ctx, r.sc, nil)
+			if skip != "" {
+				r.skipped = skip
+				fmt.Fprintf(d.stderr, "%-28s skipped: %s\n", r.sc.name, firstLine(skip))
+				continue
+			}
+			m.round = round
+			r.runs = append(r.runs, m)
+			fmt.Fprintf(d.stderr, "%-28s %-8s %8.0f req/s  server CPU %-9s p50 %-9v p99 %-9v errors %d\n",
+				r.sc.name, m.res.Client, m.res.RPS(), usPerReq(m.cpuPerReq()), dur(m.res.Latency.Percentile(0.50)),
+				dur(m.res.Latency.Percentile(0.99)), m.res.Errors)
+		}
+	}
+	return rows, nil
+}
+
+// procEnv is a server's environment: env plus PATH and HOME, nothing else
+// of ours.
+func (d *driver) procEnv(env map[string]string) map[string]string {
+	e := maps.Clone(env)
+	if e == nil {
+		e = map[string]string{}
+	}
+	e["PATH"], e["HOME"] = d.o.getenv("PATH"), d.o.getenv("HOME")
+	return e
 }
 
 func (d *driver) apiEnv(kv ...string) map[string]string {
@@ -135,17 +307,23 @@ func (d *driver) apiEnv(kv ...string) map[string]string {
 	return env
 }
 
-func healthTargets(_ *driver, s *server) ([]target, error) {
-	return []target{newTarget(s.addr, "/health", "", http.StatusOK)}, nil
+// otelEnv is otel mode at 100% sampling exporting to the sink.
+func (d *driver) otelEnv(kv ...string) map[string]string {
+	return d.apiEnv(append([]string{"TELEMETRY_MODE", "otel", "TELEMETRY_SAMPLE_RATE", "1",
+		"OTEL_EXPORTER_OTLP_ENDPOINT", "http://" + d.sink.Addr, "OTEL_METRIC_EXPORT_INTERVAL", "5000"}, kv...)...)
 }
 
-// selfTargets: each seeded user reads itself, round robin.
-func selfTargets(n int) func(d *driver, s *server) ([]target, error) {
-	return func(d *driver, s *server) ([]target, error) {
+func healthTargets(_ *driver, p *loadgen.Process) ([]loadgen.Target, error) {
+	return []loadgen.Target{loadgen.NewTarget(p.Addr, "/health", "", http.StatusOK)}, nil
+}
+
+// selfTargets: each of the first n seeded users reads itself, round robin.
+func selfTargets(n int) func(d *driver, p *loadgen.Process) ([]loadgen.Target, error) {
+	return func(d *driver, p *loadgen.Process) ([]loadgen.Target, error) {
 		n := min(n, len(d.userIDs))
-		ts := make([]target, n)
+		ts := make([]loadgen.Target, n)
 		for i := range n {
-			ts[i] = newTarget(s.addr, "/api/v1/users/"+d.userIDs[i].String(), d.tokens[i], http.StatusOK)
+			ts[i] = loadgen.NewTarget(p.Addr, "/api/v1/users/"+d.userIDs[i].String(), d.tokens[i], http.StatusOK)
 		}
 		return ts, nil
 	}
@@ -153,9 +331,9 @@ func selfTargets(n int) func(d *driver, s *server) ([]target, error) {
 
 // signupTarget signs one user up through the API (memory store) and reads
 // it back with a token minted for it.
-func signupTarget(_ *driver, s *server) ([]target, error) {
+func signupTarget(d *driver, p *loadgen.Process) ([]loadgen.Target, error) {
 	body := `{"email":"load-` + randHex(6) + `@example.com","password":"load test password"}`
-	resp, err := http.Post("http://"+s.addr+"/api/v1/users", "application/json", strings.NewReader(body))
+	resp, err := http.Post("http://"+p.Addr+"/api/v1/users", "application/json", strings.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
@@ -168,29 +346,46 @@ func signupTarget(_ *driver, s *server) ([]target, error) {
 	if err := json.Unmarshal(raw, &u); err != nil {
 		return nil, err
 	}
-	tok, err := service.NewTokens([]byte(jwtSecret), 6*time.Hour).Issue(u.ID)
+	tok, err := d.minter.Issue(u.ID)
 	if err != nil {
 		return nil, err
 	}
-	return []target{newTarget(s.addr, "/api/v1/users/"+u.ID.String(), tok, http.StatusOK)}, nil
+	return []loadgen.Target{loadgen.NewTarget(p.Addr, "/api/v1/users/"+u.ID.String(), tok, http.StatusOK)}, nil
 }
+
+// Row names the budgets refer to.
+const (
+	rowBare        = "health/bare"
+	rowBareBuiltIn = "health/bare-built-in"
+	rowBareAgain   = "health/bare-again"
+	rowNoop        = "health/noop"
+	rowLog         = "health/log"
+	rowOTel        = "health/otel"
+	rowMem         = "users-get/mem"
+	rowMemOTel     = "users-get/mem-otel"
+	rowMemRedis    = "users-get/mem-limiter-redis"
+	rowOverLimit   = "over-limit/redis"
+	rowPGNoCache   = "users-get/pg-nocache"
+	rowPGMiss      = "users-get/pg-cache-miss"
+	rowPGHit       = "users-get/pg-cache-hit"
+)
 
 func (d *driver) scenarios() []*scenario {
 	noop := d.apiEnv()
-	otelEnv := d.apiEnv("TELEMETRY_MODE", "otel", "TELEMETRY_SAMPLE_RATE", "1",
-		"OTEL_EXPORTER_OTLP_ENDPOINT", "http://"+d.sink.addr, "OTEL_METRIC_EXPORT_INTERVAL", "5000")
 	hitUsers := 1000
 	return []*scenario{
-		{name: "health/bare", what: "bare ServeMux, `GET /health`", bare: true, targets: healthTargets},
-		{name: "health/noop", what: "api, noop mode, JSON access log to a file", env: noop, targets: healthTargets},
-		{name: "health/log", what: "api, log mode (metric lines + access log, JSON to a file)", env: d.apiEnv("TELEMETRY_MODE", "log"), targets: healthTargets},
-		{name: "health/otel", what: "api, otel mode, 100% sampled, OTLP/HTTP to an in-process sink, access log to a file", env: otelEnv, otel: true, targets: healthTargets},
-		{name: "users-get/mem", what: "api, `GET /api/v1/users/{id}` (self, memory store), limiter off", env: noop, targets: signupTarget},
-		{name: "users-get/mem-limiter-redis", what: "same route, Redis limiter on (limit never reached)", env: d.apiEnv(
+		{name: rowBare, what: "bare ServeMux, `GET /health`", bare: true, targets: healthTargets},
+		{name: rowBareBuiltIn, what: "the same with the built-in client: it must not be the bottleneck", bare: true, builtIn: true, targets: healthTargets},
+		{name: rowNoop, what: "api, noop mode, JSON access log to a file", env: noop, targets: healthTargets},
+		{name: rowLog, what: "api, log mode (metric lines + access log, JSON to a file)", env: d.apiEnv("TELEMETRY_MODE", "log"), targets: healthTargets},
+		{name: rowOTel, what: "api, otel mode, 100% sampled, OTLP/HTTP to an in-process sink, access log to a file", env: d.otelEnv(), otel: true, targets: healthTargets},
+		{name: rowMem, what: "api, `GET /api/v1/users/{id}` (self, memory store), noop mode, limiter off", env: noop, targets: signupTarget},
+		{name: rowMemOTel, what: "same route, otel mode (100% sampled, OTLP to the sink)", env: d.otelEnv(), otel: true, targets: signupTarget},
+		{name: rowMemRedis, what: "same route, noop mode, Redis limiter on (limit never reached)", env: d.apiEnv(
 			"REDIS_URL", d.redisURL, "RATE_LIMIT_ENABLED", "true", "RATE_LIMIT_REQUESTS", "1073741824"), redis: true, targets: signupTarget},
-		{name: "over-limit/redis", what: "api, `GET /api/v1/users/me` with a valid token of an unknown user, over a Redis limit of 1: every request 429", env: d.apiEnv(
-			"REDIS_URL", d.redisURL, "RATE_LIMIT_ENABLED", "true", "RATE_LIMIT_REQUESTS", "1", "RATE_LIMIT_WINDOW_SECONDS", "3600"), redis: true,
-			targets: func(d *driver, s *server) ([]target, error) {
+		{name: rowOverLimit, what: "api, `GET /api/v1/users/me` with a valid token of an unknown user, over a Redis limit of 1: every request 429", env: d.apiEnv(
+			"REDIS_URL", d.redisURL, "RATE_LIMIT_ENABLED", "true", "RATE_LIMIT_REQUESTS", "1", "RATE_LIMIT_WINDOW_SECONDS", "3600"), redis: true, builtIn: true,
+			targets: func(d *driver, p *loadgen.Process) ([]loadgen.Target, error) {
 				// A fresh identity (user:<random id>, never seen by Redis)
 				// with a one-hour window: the warm-up's first request is the
 				// only one allowed (a 401: no such user), all others are 429.
@@ -198,78 +393,169 @@ func (d *driver) scenarios() []*scenario {
 				if err != nil {
 					return nil, err
 				}
-				return []target{newTarget(s.addr, "/api/v1/users/me", tok, http.StatusTooManyRequests)}, nil
+				return []loadgen.Target{loadgen.NewTarget(p.Addr, "/api/v1/users/me", tok, http.StatusTooManyRequests)}, nil
 			}},
-		{name: "users-get/pg-nocache", what: fmt.Sprintf("api, `GET /api/v1/users/{id}` (self) on Postgres, cache off, %d users round robin", hitUsers),
+		{name: rowPGNoCache, what: fmt.Sprintf("api, `GET /api/v1/users/{id}` (self) on Postgres, cache off, %d users round robin", hitUsers),
 			env: d.apiEnv("DATABASE_URL", d.pgURL), needsPG: true, targets: selfTargets(hitUsers)},
-		{name: "users-get/pg-cache-miss", what: "same, Redis cache on, every request a user not yet cached (one request per seeded user)",
-			env: d.apiEnv("DATABASE_URL", d.pgURL, "REDIS_URL", d.redisURL, "CACHE_ENABLED", "true"), needsPG: true, redis: true,
-			targets: selfTargets(d.o.users), requests: func(d *driver) int64 { return int64(len(d.userIDs)) }, noWarmup: true},
-		{name: "users-get/pg-cache-hit", what: fmt.Sprintf("same, Redis cache on, the %d users cached", hitUsers),
+		{name: rowPGMiss, what: "same, Redis cache on, every request a user not yet cached (one request per seeded user)",
+			env: d.apiEnv("DATABASE_URL", d.pgURL, "REDIS_URL", d.redisURL, "CACHE_ENABLED", "true"), needsPG: true, redis: true, builtIn: true, once: true,
+			targets: selfTargets(d.o.users), requests: func(d *driver) int64 { return int64(len(d.userIDs)) }},
+		{name: rowPGHit, what: fmt.Sprintf("same, Redis cache on, the %d users cached", hitUsers),
 			env: d.apiEnv("DATABASE_URL", d.pgURL, "REDIS_URL", d.redisURL, "CACHE_ENABLED", "true"), needsPG: true, redis: true,
 			targets: selfTargets(hitUsers)},
-		{name: "health/bare-again", what: "bare ServeMux again, last: the drift of the machine during the run", bare: true, targets: healthTargets},
+		{name: rowBareAgain, what: "bare ServeMux again, last: the drift of the machine during the run", bare: true, targets: healthTargets},
 	}
 }
 
-func (d *driver) runScenario(ctx context.Context, self string, sc *scenario) *row {
-	r := &row{sc: sc}
+// runScenario starts the scenario's server, warms it up, measures, and
+// stops it. during, when set, runs alongside the measured load (profiles).
+// A non-empty skip says why nothing was measured.
+func (d *driver) runScenario(ctx context.Context, sc *scenario, during func(p *loadgen.Process)) (m *measurement, skip string) {
+	return d.runScenarioAt(ctx, sc, during, 0)
+}
+
+// runScenarioAt is runScenario; with rate > 0 the measured load is open
+// loop at that many requests per second (built-in client; the warm-up
+// stays closed loop).
+func (d *driver) runScenarioAt(ctx context.Context, sc *scenario, during func(p *loadgen.Process), rate float64) (m *measurement, skip string) {
 	switch {
 	case sc.needsPG && d.pgURL == "":
-		r.skipped = "Postgres unavailable"
-		return r
+		return nil, "Postgres unavailable"
 	case sc.redis && d.rdb == nil:
-		r.skipped = "Redis unavailable"
-		return r
+		return nil, "Redis unavailable"
 	}
 	argv := []string{d.o.api}
-	if sc.bare {
-		argv = []string{self, "-serve-bare", "{addr}"}
+	switch {
+	case sc.bare:
+		argv = []string{d.self, "-serve-bare", "{addr}"}
+	case sc.argv != nil:
+		argv = sc.argv
 	}
-	s, err := startServer(ctx, sc.name, d.dir, argv, sc.env)
+	p, err := loadgen.StartProcess(ctx, loadgen.ProcessConfig{Name: sc.name, Dir: d.dir, Argv: argv, Env: d.procEnv(sc.env)})
 	if err != nil {
-		r.skipped = err.Error()
-		return r
+		return nil, err.Error()
 	}
-	targets, err := sc.targets(d, s)
+	targets, err := sc.targets(d, p)
 	if err != nil {
-		_ = s.stop()
-		r.skipped = err.Error()
-		return r
+		_ = p.Stop()
+		return nil, err.Error()
 	}
-	l := load{addr: s.addr, targets: targets, concurrency: d.o.concurrency}
-	if !sc.noWarmup && d.o.warmup > 0 {
-		w := l
-		w.duration = d.o.warmup
-		w.run()
+	load := func(duration time.Duration, requests int64) (*loadgen.Result, error) {
+		if d.o.wrk != "" && !sc.builtIn {
+			w := loadgen.Wrk{Path: d.o.wrk, Threads: d.o.threads, Connections: d.o.concurrency, Duration: duration, Dir: d.dir}
+			return w.Run(ctx, p.Addr, targets)
+		}
+		if d.o.clientProcs > 0 {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(d.o.clientProcs))
+		}
+		c := loadgen.NewRawClient(p.Addr, targets, d.o.concurrency, 0)
+		defer c.Close()
+		return loadgen.ClosedLoop{Concurrency: d.o.concurrency, Duration: duration, Requests: requests, Do: c.Do}.Run(ctx), nil
 	}
-	rtt0, spans0 := d.redisCalls(), d.sink.spans.Load()
-	l.keepSamples = true
-	if sc.requests != nil {
-		l.requests = sc.requests(d)
-	} else {
-		l.duration = d.o.duration
+	// Spans are exported in batches and the log is buffered: both are
+	// counted over the server's whole life (warm-up included), per request
+	// it served.
+	spans0 := d.sink.Spans.Load()
+	var warm int64
+	if !sc.once && d.o.warmup > 0 {
+		w, err := load(d.o.warmup, 0)
+		if err != nil {
+			_ = p.Stop()
+			return nil, "warm-up: " + err.Error()
+		}
+		warm = w.Requests
 	}
-	r.res = l.run()
+	m = &measurement{warmRequests: warm}
+	var rtt0 int64
 	if sc.redis {
-		r.redisRTT = float64(d.redisCalls()-rtt0-1) / float64(r.res.requests)
+		rtt0, m.rttErr = d.redisCalls(ctx)
 	}
-	r.hwmKB = procStatusKB(s.cmd.Process.Pid, "VmHWM")
-	r.exitErr = s.stop()
+	var requests int64
+	duration := d.o.duration
+	if sc.requests != nil {
+		requests, duration = sc.requests(d), 0
+	}
+	done := make(chan struct{})
+	if during != nil {
+		go func() { defer close(done); during(p) }()
+	} else {
+		close(done)
+	}
+	cpu0, cpuErr0 := loadgen.ProcCPU(p.Pid())
+	if rate > 0 {
+		c := loadgen.NewRawClient(p.Addr, targets, d.o.openWorkers, 0)
+		m.open = loadgen.OpenLoop{Rate: rate, Duration: duration, Workers: d.o.openWorkers, Do: c.Do}.Run(ctx)
+		c.Close()
+		m.res = &loadgen.Result{Requests: m.open.Sent - m.open.Errors, Errors: m.open.Errors + m.open.Bad, Statuses: m.open.Statuses,
+			Elapsed: m.open.Elapsed, Latency: m.open.Admitted, FirstError: m.open.FirstError, Client: "built-in, open loop"}
+	} else {
+		m.res, err = load(duration, requests)
+	}
+	cpu1, cpuErr1 := loadgen.ProcCPU(p.Pid())
+	<-done
+	if err != nil {
+		_ = p.Stop()
+		return nil, err.Error()
+	}
+	m.serverCPU, m.cpuErr = cpu1-cpu0, firstErr(cpuErr0, cpuErr1)
+	if sc.redis && m.rttErr == nil {
+		var rtt1 int64
+		if rtt1, m.rttErr = d.redisCalls(ctx); m.rttErr == nil && m.res.Requests > 0 {
+			m.redisRTT = float64(rtt1-rtt0-1) / float64(m.res.Requests) // less the first INFO
+		}
+	}
+	m.hwmKB = loadgen.StatusKB(p.Pid(), "VmHWM")
+	m.exitErr = p.Stop()
 	if sc.otel {
-		r.spans = d.sink.spans.Load() - spans0 // flushed at shutdown
+		m.spans = d.sink.Spans.Load() - spans0 // flushed at shutdown
 	}
-	r.logBytes = s.logBytes()
-	return r
+	m.logBytes = p.LogBytes()
+	return m, ""
+}
+
+func firstErr(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
 }
 
 // --- Redis and Postgres ---
 
-func (d *driver) connectRedis(ctx context.Context) {
-	opt, err := goredis.ParseURL(d.o.redisURL)
+// connectRedis finds Redis: -redis-url, else a private redis-server on a
+// free port (so round-trip counts are this run's alone), else the local
+// default. It returns what stops the private server, if any.
+func (d *driver) connectRedis(ctx context.Context) (stop func()) {
+	u := d.o.redisURL
+	if u == "" {
+		if bin, err := exec.LookPath("redis-server"); err == nil {
+			p, err := loadgen.StartProcess(ctx, loadgen.ProcessConfig{Name: "redis", Dir: d.dir,
+				Argv: []string{bin, "--port", "{port}", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"},
+				Ready: func(addr string) error {
+					c := goredis.NewClient(&goredis.Options{Addr: addr, MaxRetries: -1})
+					defer c.Close()
+					return c.Ping(ctx).Err()
+				}})
+			if err == nil {
+				u, stop = "redis://"+p.Addr+"/0", func() { _ = p.Stop() }
+				d.redisNote = "a private redis-server started for this run"
+			} else {
+				fmt.Fprintln(d.stderr, "loadtest: private redis-server:", err)
+			}
+		}
+		if u == "" {
+			u = "redis://127.0.0.1:6379/0"
+			d.redisNote = "the shared Redis at " + u + " (round-trip counts include other clients)"
+		}
+	} else {
+		d.redisNote = "Redis at -redis-url (round-trip counts include other clients)"
+	}
+	opt, err := goredis.ParseURL(u)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "loadtest: Redis scenarios skipped:", err)
-		return
+		fmt.Fprintln(d.stderr, "loadtest: Redis scenarios skipped:", err)
+		return stop
 	}
 	opt.MaxRetries, opt.DialerRetries = -1, 1
 	rdb := goredis.NewClient(opt)
@@ -277,23 +563,26 @@ func (d *driver) connectRedis(ctx context.Context) {
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
 		_ = rdb.Close()
-		fmt.Fprintln(os.Stderr, "loadtest: Redis scenarios skipped:", err)
-		return
+		fmt.Fprintln(d.stderr, "loadtest: Redis scenarios skipped:", err)
+		return stop
 	}
-	d.rdb, d.redisURL = rdb, d.o.redisURL
+	d.rdb, d.redisURL = rdb, u
+	stopServer := stop
+	return func() {
+		_ = rdb.Close()
+		if stopServer != nil {
+			stopServer()
+		}
+	}
 }
 
 // redisCalls counts the commands Redis has served to clients (INFO
 // commandstats), less INCR, PTTL and PEXPIRE, which bulwark only runs inside
-// its rate-limit script: the round trips. Server-wide: other clients of the
-// same Redis add to it.
-func (d *driver) redisCalls() int64 {
-	if d.rdb == nil {
-		return 0
-	}
-	s, err := d.rdb.Info(context.Background(), "commandstats").Result()
+// its rate-limit script: the round trips. Server-wide.
+func (d *driver) redisCalls(ctx context.Context) (int64, error) {
+	s, err := d.rdb.Info(ctx, "commandstats").Result()
 	if err != nil {
-		return 0
+		return 0, fmt.Errorf("INFO commandstats: %w", err)
 	}
 	var n int64
 	for _, line := range strings.Split(s, "\n") {
@@ -306,17 +595,23 @@ func (d *driver) redisCalls() int64 {
 			continue
 		}
 		calls, _, _ := strings.Cut(rest, ",")
-		v, _ := strconv.ParseInt(calls, 10, 64)
+		v, err := strconv.ParseInt(calls, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("INFO commandstats: %q: %w", line, err)
+		}
 		n += v
 	}
-	return n
+	if n == 0 {
+		return 0, fmt.Errorf("INFO commandstats counts no command at all (not even itself)")
+	}
+	return n, nil
 }
 
 // createDatabase makes a throw-away database next to the admin URL, applies
-// the migrations and seeds o.users users (one argon2id hash shared by all:
-// nobody logs in), with a token minted for each.
+// the migrations and seeds o.users users through the store (one argon2id
+// hash shared by all: nobody logs in), with a token minted for each.
 func (d *driver) createDatabase(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, d.o.databaseURL)
 	if err != nil {
@@ -345,41 +640,46 @@ func (d *driver) createDatabase(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	rows, err := st.Pool().Query(ctx, `INSERT INTO users (id, email, hashed_password)
-		SELECT gen_random_uuid(), 'load' || g || '@example.com', $1 FROM generate_series(1, $2) AS g
-		RETURNING id`, hash, d.o.users)
-	if err != nil {
+	t0 := time.Now()
+	d.userIDs = make([]uuid.UUID, d.o.users)
+	d.tokens = make([]string, d.o.users)
+	const workers = 4 // the store's pool size on a small machine
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < d.o.users && errs[w] == nil; i += workers {
+				usr, err := st.Create(ctx, service.User{ID: uuid.New(), Email: fmt.Sprintf("load%d@example.com", i),
+					HashedPassword: hash, IsActive: true, CreatedAt: time.Now().UTC()})
+				if err != nil {
+					errs[w] = fmt.Errorf("seed user %d: %w", i, err)
+					return
+				}
+				d.userIDs[i] = usr.ID
+				d.tokens[i], errs[w] = d.minter.Issue(usr.ID)
+			}
+		})
+	}
+	wg.Wait()
+	if err := firstErr(errs...); err != nil {
 		return err
 	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
-	if err != nil {
-		return err
-	}
-	d.userIDs = ids
-	d.tokens = make([]string, len(ids))
-	for i, id := range ids {
-		if d.tokens[i], err = d.minter.Issue(id); err != nil {
-			return err
-		}
-	}
+	fmt.Fprintf(d.stderr, "loadtest: %d users seeded through the store in %v\n", d.o.users, time.Since(t0).Round(time.Millisecond))
 	return nil
 }
 
 func (d *driver) dropDatabase() {
-	if d.pgURL == "" {
-		return
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, d.pgAdmin)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "loadtest: drop database:", err)
+		fmt.Fprintln(d.stderr, "loadtest: drop database:", err)
 		return
 	}
 	defer conn.Close(context.Background())
 	u, _ := url.Parse(d.pgURL)
 	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+strings.TrimPrefix(u.Path, "/")+" WITH (FORCE)"); err != nil {
-		fmt.Fprintln(os.Stderr, "loadtest: drop database:", err)
+		fmt.Fprintln(d.stderr, "loadtest: drop database:", err)
 	}
 }
 
@@ -387,41 +687,4 @@ func randHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-// writeSection replaces the text between <!-- name:begin --> and
-// <!-- name:end --> in path (appending the markers when absent).
-func writeSection(path, name, content string) error {
-	begin, end := "<!-- "+name+":begin -->", "<!-- "+name+":end -->"
-	old, err := os.ReadFile(path)
-	if err != nil && !os.IsNotExist(err) {
-		return err
-	}
-	s := string(old)
-	block := begin + "\n" + strings.TrimSpace(content) + "\n" + end
-	i, j := strings.Index(s, begin), strings.Index(s, end)
-	if i >= 0 && j > i {
-		s = s[:i] + block + s[j+len(end):]
-	} else {
-		if s != "" && !strings.HasSuffix(s, "\n") {
-			s += "\n"
-		}
-		s += "\n" + block + "\n"
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(path, []byte(s), 0o644)
 }

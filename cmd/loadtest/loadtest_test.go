@@ -1,67 +1,154 @@
 package main
 
 import (
-	"bufio"
-	"net/http"
-	"net/http/httptest"
+	"bytes"
+	"context"
+	"errors"
 	"os"
+	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bulwark-go/bulwark/cmd/internal/docsection"
+	"github.com/bulwark-go/bulwark/cmd/internal/loadgen"
 )
 
-func TestReadResponse(t *testing.T) {
-	in := "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello" +
-		"HTTP/1.1 429 Too Many Requests\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n" +
-		"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-	br := bufio.NewReader(strings.NewReader(in))
-	for _, want := range []struct {
-		status int
-		close  bool
-	}{{200, false}, {429, false}, {404, true}} {
-		status, closeConn, err := readResponse(br)
-		if err != nil || status != want.status || closeConn != want.close {
-			t.Fatalf("got %d %v %v, want %d %v", status, closeConn, err, want.status, want.close)
+// TestMain lets this test binary stand in for bin/loadtest when the driver
+// runs itself as the bare baseline (-serve-bare ADDR).
+func TestMain(m *testing.M) {
+	if len(os.Args) == 3 && os.Args[1] == "-serve-bare" {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		err := serveBare(ctx, os.Args[2])
+		stop()
+		if err != nil {
+			os.Exit(1)
 		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// run of one scenario, rps req/s, cpu server CPU per request.
+func fakeRow(name string, rps float64, cpu time.Duration, rtt float64, rttErr error) *row {
+	sc := &scenario{name: name, redis: rtt != 0 || rttErr != nil}
+	const n = 10000
+	res := &loadgen.Result{Requests: n, Elapsed: time.Duration(float64(n) / rps * float64(time.Second))}
+	return &row{sc: sc, runs: []*measurement{{res: res, serverCPU: cpu * n, redisRTT: rtt, rttErr: rttErr}}}
+}
+
+func verdicts(bs []budget) map[string]string {
+	m := map[string]string{}
+	for _, b := range bs {
+		m[b.what] = b.verdict
+	}
+	return m
+}
+
+func TestBudgets(t *testing.T) {
+	d := &driver{o: options{wrk: "/usr/bin/wrk"}}
+	rows := []*row{
+		fakeRow(rowBare, 1000, 10*time.Microsecond, 0, nil),
+		fakeRow(rowBareBuiltIn, 960, 10*time.Microsecond, 0, nil),
+		fakeRow(rowBareAgain, 1000, 10*time.Microsecond, 0, nil),
+		fakeRow(rowNoop, 900, 20*time.Microsecond, 0, nil), // throughput met, CPU not
+		fakeRow(rowMem, 500, 40*time.Microsecond, 0, nil),
+		fakeRow(rowMemRedis, 400, 50*time.Microsecond, 0, errors.New("INFO commandstats: connection refused")),
+		fakeRow(rowOverLimit, 400, 50*time.Microsecond, -1.0/10000, nil), // Redis counted nothing: (0-0-1)/n
+	}
+	v := verdicts(d.budgets(rows))
+	for what, want := range map[string]string{
+		"noop mode on `GET /health` vs bare, access log to a file, throughput":         vMet,
+		"noop mode on `GET /health` vs bare, access log to a file, server CPU/request": vNotMet,
+		"log mode on `GET /health` vs bare, throughput":                                vNotRun,
+		"Redis limiter on vs off, `GET /api/v1/users/{id}`, throughput":                vMet,
+		"Redis limiter on vs off, `GET /api/v1/users/{id}`, server CPU/request":        vMet,
+		"one Redis round trip per request (" + rowMemRedis + ")":                       vError,
+		"one Redis round trip per request (" + rowOverLimit + ")":                      vError,
+		"built-in client vs wrk on the bare row (neither client is the bottleneck)":    vMet,
+		"no errors, every server exits 0 (flat memory: `make soak`)":                   vMet,
+	} {
+		if v[what] != want {
+			t.Errorf("%s: %q, want %q", what, v[what], want)
+		}
+	}
+	if err := enforce(d.budgets(rows)); !errors.Is(err, errBudget) {
+		t.Fatalf("enforce: %v, want errBudget", err)
+	}
+	// Only what ran is enforced; a skipped row is a failure.
+	ok := []*row{fakeRow(rowBare, 1000, 10*time.Microsecond, 0, nil), fakeRow(rowLog, 800, 12*time.Microsecond, 0, nil)}
+	if err := enforce(d.budgets(ok)); err != nil {
+		t.Fatalf("enforce with every budget met or not run: %v", err)
+	}
+	skipped := append(ok, &row{sc: &scenario{name: rowNoop}, skipped: "Postgres unavailable"})
+	if err := enforce(d.budgets(skipped)); !errors.Is(err, errBudget) {
+		t.Fatalf("enforce with a selected row skipped: %v, want errBudget", err)
 	}
 }
 
-func TestLoadAgainstServer(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/teapot" {
-			w.WriteHeader(http.StatusTeapot)
+func TestPairedRatio(t *testing.T) {
+	mk := func(rps ...float64) *row {
+		r := &row{sc: &scenario{}}
+		for i, x := range rps {
+			r.runs = append(r.runs, &measurement{round: i, res: &loadgen.Result{Requests: int64(x), Elapsed: time.Second}})
 		}
-		_, _ = w.Write([]byte(strings.Repeat("x", 10000))) // chunked: larger than the buffer
-	}))
-	defer srv.Close()
-	addr := strings.TrimPrefix(srv.URL, "http://")
-	l := load{addr: addr, concurrency: 4, requests: 200, keepSamples: true,
-		targets: []target{newTarget(addr, "/", "", 200), newTarget(addr, "/teapot", "tok", 200)}}
-	res := l.run()
-	if res.requests != 200 || res.errors != 100 || res.statuses[200] != 100 || res.statuses[418] != 100 || len(res.lat) != 200 {
-		t.Fatalf("requests %d errors %d statuses %v samples %d", res.requests, res.errors, res.statuses, len(res.lat))
+		return r
 	}
-	l = load{addr: addr, concurrency: 2, duration: 100 * time.Millisecond, targets: l.targets[:1]}
-	if res := l.run(); res.requests == 0 || res.errors != 0 {
-		t.Fatalf("duration run: %d requests, %d errors (%s)", res.requests, res.errors, res.firstErr)
+	// Round by round: 0.5, 0.9, 0.8 → median 0.8 (the ratio of medians
+	// would be 900/1000 = 0.9).
+	if got, ok := pairedRatio(mk(500, 900, 800), mk(1000, 1000, 1000), throughput); !ok || got != 0.8 {
+		t.Fatalf("got %v %v", got, ok)
 	}
 }
 
-func TestWriteSection(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "doc.md")
-	if err := os.WriteFile(p, []byte("# T\n\n<!-- x:begin -->\nold\n<!-- x:end -->\n\ntail\n"), 0o644); err != nil {
-		t.Fatal(err)
+// The whole command against the real cmd/api binary: two short rows,
+// Postgres seeded through the store when it is there. Nothing timed is
+// asserted: only that every figure was measured and that -enforce's exit
+// code agrees with the verdicts it printed.
+func TestRunAgainstAPI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and loads cmd/api")
 	}
-	if err := writeSection(p, "x", "new\n"); err != nil {
-		t.Fatal(err)
+	dir := t.TempDir()
+	api := filepath.Join(dir, "api")
+	if out, err := exec.Command("go", "build", "-o", api, "../api").CombinedOutput(); err != nil {
+		t.Fatalf("go build ../api: %v\n%s", err, out)
 	}
-	if err := writeSection(p, "y", "appended"); err != nil {
-		t.Fatal(err)
+	doc := filepath.Join(dir, "PERFORMANCE.md")
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"loadtest", "-api", api, "-only", "^health/(bare|noop)$", "-d", "1s", "-warmup", "0s",
+		"-c", "4", "-users", "20", "-out", doc, "-enforce"}, os.Getenv, &stdout, &stderr)
+	section, err := docsection.Read(doc, "loadtest")
+	if err != nil {
+		t.Fatalf("exit %d, %v\n%s", code, err, stderr.String())
 	}
-	b, _ := os.ReadFile(p)
-	want := "# T\n\n<!-- x:begin -->\nnew\n<!-- x:end -->\n\ntail\n\n<!-- y:begin -->\nappended\n<!-- y:end -->\n"
-	if string(b) != want {
-		t.Fatalf("got %q", b)
+	for _, want := range []string{"| health/bare |", "| health/noop |", "noop mode on `GET /health` vs bare"} {
+		if !strings.Contains(section, want) {
+			t.Errorf("report lacks %q:\n%s", want, section)
+		}
+	}
+	if strings.Contains(section, "| ? |") || strings.Contains(section, "skipped") {
+		t.Errorf("a figure was not measured:\n%s", section)
+	}
+	failed := strings.Contains(section, "**"+vNotMet+"**") || strings.Contains(section, "**"+vError+"**") ||
+		strings.Contains(section, "**"+vNotMeasured+"**")
+	if failed != (code == 1) {
+		t.Fatalf("-enforce exit %d, failed verdicts printed: %v\n%s\n%s", code, failed, section, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "users seeded through the store") && !strings.Contains(stderr.String(), "Postgres scenarios skipped") {
+		t.Errorf("no word on seeding:\n%s", stderr.String())
+	}
+}
+
+// Every generated section of docs/PERFORMANCE.md has its markers, so the
+// tools replace them instead of appending copies.
+func TestPerformanceDocSections(t *testing.T) {
+	for _, name := range []string{"bench", "loadtest", "compare", "overload", "profiles", "soak"} {
+		if _, err := docsection.Read("../../docs/PERFORMANCE.md", name); err != nil {
+			t.Error(err)
+		}
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package loadgen
 
 import (
 	"compress/gzip"
@@ -11,24 +11,25 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// otlpSink is a stand-in collector: it accepts OTLP/HTTP protobuf exports
+// Sink is a stand-in collector: it accepts OTLP/HTTP protobuf exports
 // of traces and metrics, answers 200 with an empty (full-success) response
 // and counts what it received. It makes otel mode measure the SDK's cost
 // (spans, batching, encoding, the HTTP export), not a collector's.
-type otlpSink struct {
+type Sink struct {
 	srv           *http.Server
-	addr          string
-	spans         atomic.Int64
-	traceExports  atomic.Int64
-	metricExports atomic.Int64
+	Addr          string       // host:port of its OTLP/HTTP endpoint
+	Spans         atomic.Int64 // spans received
+	TraceExports  atomic.Int64 // POSTs to /v1/traces
+	MetricExports atomic.Int64 // POSTs to /v1/metrics
 }
 
-func startSink() (*otlpSink, error) {
+// StartSink listens on a free loopback port.
+func StartSink() (*Sink, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	s := &otlpSink{addr: ln.Addr().String()}
+	s := &Sink{Addr: ln.Addr().String()}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/traces", func(w http.ResponseWriter, r *http.Request) {
 		body, err := readBody(r)
@@ -47,8 +48,8 @@ func startSink() (*otlpSink, error) {
 				n += int64(len(ss.Spans))
 			}
 		}
-		s.spans.Add(n)
-		s.traceExports.Add(1)
+		s.Spans.Add(n)
+		s.TraceExports.Add(1)
 		w.Header().Set("Content-Type", "application/x-protobuf")
 		w.WriteHeader(http.StatusOK)
 	})
@@ -57,7 +58,7 @@ func startSink() (*otlpSink, error) {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		s.metricExports.Add(1)
+		s.MetricExports.Add(1)
 		w.Header().Set("Content-Type", "application/x-protobuf")
 		w.WriteHeader(http.StatusOK)
 	})
@@ -79,4 +80,5 @@ func readBody(r *http.Request) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(rd, 64<<20))
 }
 
-func (s *otlpSink) close() { _ = s.srv.Close() }
+// Close stops it.
+func (s *Sink) Close() { _ = s.srv.Close() }
