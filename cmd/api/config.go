@@ -46,6 +46,11 @@ type config struct {
 	LoginLimitIP      int
 	LoginLimitWindow  time.Duration
 
+	// CORS is nil unless CORS_ALLOWED_ORIGINS lists an origin;
+	// CORSOrigins is that list, for the start-up log.
+	CORS        *middleware.CORS
+	CORSOrigins []string
+
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
 	WriteTimeout      time.Duration
@@ -176,6 +181,56 @@ func (e *envReader) proxies(name string) *middleware.TrustedProxies {
 	return tp
 }
 
+// list parses a comma-separated variable with parse; an unset or empty
+// variable parses def.
+func (e *envReader) list(name, def string, parse func(string) ([]string, error)) []string {
+	v := e.getenv(name)
+	if strings.TrimSpace(v) == "" {
+		v = def
+	}
+	out, err := parse(v)
+	if err != nil {
+		e.fail(name, v, err.Error())
+		return nil
+	}
+	return out
+}
+
+// cors reads the CORS_* variables (all validated even while CORS is off)
+// and builds the middleware when CORS_ALLOWED_ORIGINS lists an origin.
+func (e *envReader) cors() (*middleware.CORS, []string) {
+	origins := e.list("CORS_ALLOWED_ORIGINS", "", middleware.ParseCORSOrigins)
+	opts := middleware.CORSOptions{
+		AllowedOrigins:   origins,
+		AllowedMethods:   e.list("CORS_ALLOWED_METHODS", middleware.DefaultCORSMethods, middleware.ParseCORSMethods),
+		AllowedHeaders:   e.list("CORS_ALLOWED_HEADERS", middleware.DefaultCORSHeaders, middleware.ParseCORSHeaders),
+		AllowCredentials: e.boolean("CORS_ALLOW_CREDENTIALS", false),
+		MaxAge: time.Duration(e.integer("CORS_MAX_AGE_SECONDS", int(middleware.DefaultCORSMaxAge/time.Second),
+			0, int(middleware.MaxCORSMaxAge/time.Second))) * time.Second,
+	}
+	switch {
+	case e.err != nil:
+		return nil, nil
+	case len(opts.AllowedMethods) == 0:
+		e.fail("CORS_ALLOWED_METHODS", e.getenv("CORS_ALLOWED_METHODS"), "must list at least one method")
+	case len(opts.AllowedHeaders) == 0:
+		e.fail("CORS_ALLOWED_HEADERS", e.getenv("CORS_ALLOWED_HEADERS"), "must list at least one header")
+	case len(origins) == 0:
+		return nil, nil
+	case origins[0] == "*" && opts.AllowCredentials:
+		e.fail("CORS_ALLOW_CREDENTIALS", "true", `must be false with CORS_ALLOWED_ORIGINS="*" (list the origins instead)`)
+	}
+	if e.err != nil {
+		return nil, nil
+	}
+	c, err := middleware.NewCORS(opts)
+	if err != nil {
+		e.fail("CORS_ALLOWED_ORIGINS", e.getenv("CORS_ALLOWED_ORIGINS"), err.Error())
+		return nil, nil
+	}
+	return c, origins
+}
+
 // redactURL hides a password in a URL before it is printed.
 func redactURL(v string) string {
 	if u, err := url.Parse(v); err == nil {
@@ -222,6 +277,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		ShutdownDelay:     e.duration("SHUTDOWN_DELAY", 0),
 		StartupTimeout:    e.duration("STARTUP_TIMEOUT", 30*time.Second),
 	}
+	c.CORS, c.CORSOrigins = e.cors()
 	switch lvl := e.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "warning", "error"); lvl {
 	case "debug":
 		c.LogLevel = slog.LevelDebug
