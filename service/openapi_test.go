@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/bulwark-go/bulwark/docs"
+	"github.com/bulwark-go/bulwark/middleware"
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
@@ -106,6 +107,16 @@ func (s *spec) check(t testing.TB, r *http.Request, body []byte, rec *httptest.R
 		MultiError:            true,
 		// The uuid and email formats defined in newSpec.
 		SchemaValidationOptions: s.doc.GetSchemaValidationOptions(),
+	}
+	// An X-Request-ID the description's pattern refuses is replaced by the
+	// server, not refused (CONTRACT §3; components/parameters/RequestID):
+	// the response must carry another, and the request is validated
+	// without it.
+	if id := vr.Header.Get("X-Request-ID"); id != "" && !middleware.ValidRequestID(id) {
+		if rec.Header().Get("X-Request-ID") == id {
+			t.Errorf("%s %s: the invalid X-Request-ID %.40q was kept", r.Method, r.URL, id)
+		}
+		vr.Header.Del("X-Request-ID")
 	}
 	route, params, routeErr := s.router.FindRoute(vr)
 	if routeErr == nil && strings.HasSuffix(vr.URL.Path, "/") != strings.HasSuffix(route.Path, "/") {

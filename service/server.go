@@ -27,7 +27,8 @@ type Check struct {
 
 // Config holds the API's own settings.
 type Config struct {
-	// MaxBodyBytes caps request bodies (413 above it).
+	// MaxBodyBytes caps request bodies (413 above it); 0 means
+	// DefaultMaxBodyBytes.
 	MaxBodyBytes int64
 	// TrustedProxies decides whose X-Forwarded-For is believed.
 	TrustedProxies *middleware.TrustedProxies
@@ -106,7 +107,7 @@ type Server struct {
 // tagged with the route it was aimed at.
 func NewServer(cfg Config, deps Deps) *Server {
 	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = 1 << 20
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if deps.Telemetry == nil {
 		deps.Telemetry = telemetry.Noop()

@@ -2,12 +2,14 @@ package main
 
 import (
 	"fmt"
-	"github.com/bulwark-go/bulwark/middleware"
 	"log/slog"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bulwark-go/bulwark/middleware"
+	"github.com/bulwark-go/bulwark/service"
 )
 
 // config is everything the process reads from the environment (CONTRACT §7).
@@ -90,6 +92,11 @@ func (e *envReader) integer(name string, def, lo, hi int) int {
 		return def
 	}
 	return n
+}
+
+// seconds reads a whole number of seconds from 1 to max.
+func (e *envReader) seconds(name string, def int, max time.Duration) time.Duration {
+	return time.Duration(e.integer(name, def, 1, int(max/time.Second))) * time.Second
 }
 
 func (e *envReader) boolean(name string, def bool) bool {
@@ -249,7 +256,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		AccessTokenExpire:  time.Duration(e.integer("ACCESS_TOKEN_EXPIRE_MINUTES", 60, 1, 60*24*365)) * time.Minute,
 		FirstSuperEmail:    e.str("FIRST_SUPERUSER_EMAIL", ""),
 		FirstSuperPassword: e.str("FIRST_SUPERUSER_PASSWORD", ""),
-		MaxBodyBytes:       int64(e.integer("MAX_BODY_BYTES", 1<<20, 1, 1<<30)),
+		MaxBodyBytes:       int64(e.integer("MAX_BODY_BYTES", service.DefaultMaxBodyBytes, 1, 1<<30)),
 		TrustedProxies:     e.proxies("TRUSTED_PROXIES"),
 		LogJSON:            e.boolean("LOG_JSON", false),
 
@@ -257,17 +264,17 @@ func loadConfig(getenv func(string) string) (config, error) {
 		TelemetrySampleRate: e.ratio("TELEMETRY_SAMPLE_RATE", 1),
 
 		RateLimitEnabled:  e.boolean("RATE_LIMIT_ENABLED", false),
-		RateLimitRequests: e.integer("RATE_LIMIT_REQUESTS", 100, 1, 1<<30),
-		RateLimitWindow:   time.Duration(e.integer("RATE_LIMIT_WINDOW_SECONDS", 60, 1, 86400)) * time.Second,
+		RateLimitRequests: e.integer("RATE_LIMIT_REQUESTS", 100, 1, middleware.MaxRateLimit),
+		RateLimitWindow:   e.seconds("RATE_LIMIT_WINDOW_SECONDS", 60, middleware.MaxRateLimitWindow),
 		RateLimitTimeout:  e.duration("RATE_LIMIT_TIMEOUT", 50*time.Millisecond),
 
 		CacheEnabled:    e.boolean("CACHE_ENABLED", false),
-		CacheDefaultTTL: time.Duration(e.integer("CACHE_DEFAULT_TTL_SECONDS", 60, 1, 86400)) * time.Second,
+		CacheDefaultTTL: e.seconds("CACHE_DEFAULT_TTL_SECONDS", 60, 24*time.Hour),
 
 		LoginLimitEnabled: e.boolean("LOGIN_RATE_LIMIT_ENABLED", true),
-		LoginLimitAccount: e.integer("LOGIN_RATE_LIMIT_REQUESTS", 10, 1, 1<<30),
-		LoginLimitIP:      e.integer("LOGIN_RATE_LIMIT_IP_REQUESTS", 50, 1, 1<<30),
-		LoginLimitWindow:  time.Duration(e.integer("LOGIN_RATE_LIMIT_WINDOW_SECONDS", 300, 1, 86400)) * time.Second,
+		LoginLimitAccount: e.integer("LOGIN_RATE_LIMIT_REQUESTS", 10, 1, middleware.MaxRateLimit),
+		LoginLimitIP:      e.integer("LOGIN_RATE_LIMIT_IP_REQUESTS", 50, 1, middleware.MaxRateLimit),
+		LoginLimitWindow:  e.seconds("LOGIN_RATE_LIMIT_WINDOW_SECONDS", 300, middleware.MaxRateLimitWindow),
 
 		ReadHeaderTimeout: e.duration("HTTP_READ_HEADER_TIMEOUT", 5*time.Second),
 		ReadTimeout:       e.duration("HTTP_READ_TIMEOUT", 30*time.Second),
