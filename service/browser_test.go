@@ -105,15 +105,17 @@ type stepResult struct {
 }
 
 // page serves the test page on an origin of its own and receives its
-// result.
+// result. Its listener exists at once (origin); it serves from start, which
+// is called once the API's URL is known.
 type page struct {
 	srv    *httptest.Server
+	origin string
 	result chan map[string]stepResult
 }
 
 func newPage(t *testing.T, allowed bool, api *string) *page {
 	p := &page{result: make(chan map[string]stepResult, 1)}
-	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	p.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/":
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -131,6 +133,7 @@ func newPage(t *testing.T, allowed bool, api *string) *page {
 			http.NotFound(w, r)
 		}
 	}))
+	p.origin = "http://" + p.srv.Listener.Addr().String()
 	t.Cleanup(p.srv.Close)
 	return p
 }
@@ -148,6 +151,12 @@ func (s *seen) wrap(h http.Handler) http.Handler {
 		s.mu.Unlock()
 		h.ServeHTTP(w, r)
 	})
+}
+
+func (s *seen) all() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.reqs...)
 }
 
 func (s *seen) has(req string) bool {
@@ -202,15 +211,17 @@ func TestCORSBrowser(t *testing.T) {
 	bin := chromiumOrSkip(t)
 	var apiURL string
 	allowed, blocked := newPage(t, true, &apiURL), newPage(t, false, &apiURL)
-	e := newEnv(t, memory.NewUsers(), withCORS(t, allowed.srv.URL, false),
+	e := newEnv(t, memory.NewUsers(), withCORS(t, allowed.origin, false),
 		withRateLimit(memory.NewRateStore(nil), 1000, time.Minute, semanticTimeout))
 	var s seen
 	api := httptest.NewServer(s.wrap(e.h))
 	t.Cleanup(api.Close)
 	apiURL = api.URL
+	allowed.srv.Start()
+	blocked.srv.Start()
 
 	got := visit(t, bin, allowed)
-	t.Logf("allowed origin %s: %+v", allowed.srv.URL, got)
+	t.Logf("allowed origin %s: %+v", allowed.origin, got)
 	hexID := regexp.MustCompile(`^[0-9a-f]{32}$`)
 	if h := got["health"]; h.Status != 200 || h.RequestID != "browser-allowed-1" || h.Body != `{"status":"ok"}` {
 		t.Errorf("health: %+v", h)
@@ -225,15 +236,15 @@ func TestCORSBrowser(t *testing.T) {
 	if l, m := got["login"], got["me"]; l.Status != 200 || m.Status != 200 || m.Email != "browser@example.com" {
 		t.Errorf("login %+v, me %+v", l, m)
 	}
-	for _, want := range []string{"OPTIONS /health from " + allowed.srv.URL, "OPTIONS /api/v1/users from " + allowed.srv.URL,
-		"POST /api/v1/users from " + allowed.srv.URL} {
+	for _, want := range []string{"OPTIONS /health from " + allowed.origin, "OPTIONS /api/v1/users from " + allowed.origin,
+		"POST /api/v1/users from " + allowed.origin} {
 		if !s.has(want) {
-			t.Errorf("the API never saw %q (saw %q)", want, s.reqs)
+			t.Errorf("the API never saw %q (saw %q)", want, s.all())
 		}
 	}
 
 	got = visit(t, bin, blocked)
-	t.Logf("other origin %s: %+v", blocked.srv.URL, got)
+	t.Logf("other origin %s: %+v", blocked.origin, got)
 	for _, step := range []string{"health", "signup"} {
 		if r := got[step]; r.Status != 0 || !strings.Contains(r.Error, "TypeError") {
 			t.Errorf("%s from another origin was not blocked: %+v", step, r)
@@ -242,12 +253,12 @@ func TestCORSBrowser(t *testing.T) {
 	// The block is the browser's CORS check, not a network failure: the
 	// simple GET and the preflight reached the API; the POST never did.
 	for req, want := range map[string]bool{
-		"GET /health from " + blocked.srv.URL:           true,
-		"OPTIONS /api/v1/users from " + blocked.srv.URL: true,
-		"POST /api/v1/users from " + blocked.srv.URL:    false,
+		"GET /health from " + blocked.origin:           true,
+		"OPTIONS /api/v1/users from " + blocked.origin: true,
+		"POST /api/v1/users from " + blocked.origin:    false,
 	} {
 		if s.has(req) != want {
-			t.Errorf("API saw %q: %v, want %v (saw %q)", req, !want, want, s.reqs)
+			t.Errorf("API saw %q: %v, want %v (saw %q)", req, !want, want, s.all())
 		}
 	}
 	if rec := e.do(req{method: "POST", path: "/auth/login", body: `{"username":"blocked@example.com","password":"browserpassword"}`}); rec.Code != 401 {
