@@ -164,22 +164,41 @@ func isPreflight(r *http.Request) bool {
 // the origin of sandboxed frames and file: pages, which anyone can create).
 // An empty list is empty: CORS stays off.
 func ParseCORSOrigins(list string) ([]string, error) {
+	out, err := parseList(list, parseOrigin)
+	if err == nil && len(out) > 1 && slices.Contains(out, "*") {
+		return nil, errors.New(`"*" must be the only entry`)
+	}
+	return out, err
+}
+
+// DefaultCORSOptions are the options of CORS_ALLOWED_ORIGINS=origins with
+// every other CORS_* variable at its default.
+func DefaultCORSOptions(origins string) (CORSOptions, error) {
+	o, err := ParseCORSOrigins(origins)
+	if err != nil {
+		return CORSOptions{}, err
+	}
+	m, _ := ParseCORSMethods(DefaultCORSMethods)
+	h, _ := ParseCORSHeaders(DefaultCORSHeaders)
+	return CORSOptions{AllowedOrigins: o, AllowedMethods: m, AllowedHeaders: h, MaxAge: DefaultCORSMaxAge}, nil
+}
+
+// parseList splits a comma-separated list, skips empty entries, puts each
+// other one in canonical form with parse and drops duplicates.
+func parseList(list string, parse func(string) (string, error)) ([]string, error) {
 	var out []string
 	for _, f := range strings.Split(list, ",") {
 		f = strings.TrimSpace(f)
 		if f == "" {
 			continue
 		}
-		o, err := parseOrigin(f)
+		v, err := parse(f)
 		if err != nil {
 			return nil, err
 		}
-		if !slices.Contains(out, o) {
-			out = append(out, o)
+		if !slices.Contains(out, v) {
+			out = append(out, v)
 		}
-	}
-	if len(out) > 1 && slices.Contains(out, "*") {
-		return nil, errors.New(`"*" must be the only entry`)
 	}
 	return out, nil
 }
@@ -248,45 +267,31 @@ func parseOrigin(s string) (string, error) {
 // GET, HEAD, POST, PUT, PATCH, DELETE (case-insensitive; returned upper
 // case). "*" is refused.
 func ParseCORSMethods(list string) ([]string, error) {
-	var out []string
-	for _, f := range strings.Split(list, ",") {
-		f = strings.ToUpper(strings.TrimSpace(f))
-		if f == "" {
-			continue
-		}
+	return parseList(list, func(f string) (string, error) {
+		f = strings.ToUpper(f)
 		if !slices.Contains(corsMethods, f) {
-			return nil, fmt.Errorf("%q is not one of %s", f, strings.Join(corsMethods, ", "))
+			return "", fmt.Errorf("%q is not one of %s", f, strings.Join(corsMethods, ", "))
 		}
-		if !slices.Contains(out, f) {
-			out = append(out, f)
-		}
-	}
-	return out, nil
+		return f, nil
+	})
 }
 
 // ParseCORSHeaders parses CORS_ALLOWED_HEADERS: a comma-separated list of
 // header names (returned lower case, as browsers list them in
 // Access-Control-Request-Headers). "*" is refused.
 func ParseCORSHeaders(list string) ([]string, error) {
-	var out []string
-	for _, f := range strings.Split(list, ",") {
-		f = strings.ToLower(strings.TrimSpace(f))
-		if f == "" {
-			continue
-		}
+	return parseList(list, func(f string) (string, error) {
+		f = strings.ToLower(f)
 		if f == "*" {
-			return nil, errors.New(`"*" is refused: list the headers`)
+			return "", errors.New(`"*" is refused: list the headers`)
 		}
 		for i := 0; i < len(f); i++ {
 			if !isTokenChar(f[i]) {
-				return nil, fmt.Errorf("%q is not a header name", f)
+				return "", fmt.Errorf("%q is not a header name", f)
 			}
 		}
-		if !slices.Contains(out, f) {
-			out = append(out, f)
-		}
-	}
-	return out, nil
+		return f, nil
+	})
 }
 
 // isTokenChar reports whether c may appear in an HTTP token (RFC 9110 tchar).

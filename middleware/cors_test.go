@@ -89,13 +89,11 @@ func TestParseCORSMethodsAndHeaders(t *testing.T) {
 
 func corsOptions(t *testing.T, origins string) middleware.CORSOptions {
 	t.Helper()
-	o, err := middleware.ParseCORSOrigins(origins)
+	o, err := middleware.DefaultCORSOptions(origins)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, _ := middleware.ParseCORSMethods(middleware.DefaultCORSMethods)
-	h, _ := middleware.ParseCORSHeaders(middleware.DefaultCORSHeaders)
-	return middleware.CORSOptions{AllowedOrigins: o, AllowedMethods: m, AllowedHeaders: h, MaxAge: middleware.DefaultCORSMaxAge}
+	return o
 }
 
 func TestNewCORSRefuses(t *testing.T) {

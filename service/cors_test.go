@@ -19,14 +19,12 @@ const appOrigin = "https://app.example"
 // default methods, headers and max age.
 func withCORS(t *testing.T, origins string, credentials bool) envOption {
 	t.Helper()
-	o, err := middleware.ParseCORSOrigins(origins)
+	o, err := middleware.DefaultCORSOptions(origins)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, _ := middleware.ParseCORSMethods(middleware.DefaultCORSMethods)
-	h, _ := middleware.ParseCORSHeaders(middleware.DefaultCORSHeaders)
-	c, err := middleware.NewCORS(middleware.CORSOptions{AllowedOrigins: o, AllowedMethods: m, AllowedHeaders: h,
-		AllowCredentials: credentials, MaxAge: middleware.DefaultCORSMaxAge})
+	o.AllowCredentials = credentials
+	c, err := middleware.NewCORS(o)
 	if err != nil {
 		t.Fatal(err)
 	}
