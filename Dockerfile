@@ -2,16 +2,24 @@
 # bulwark API image: static Go binary on a small non-root Alpine base (Alpine rather than
 # distroless so the compose health check has wget).
 
-FROM golang:1.26-alpine AS build
+# The same Go release as the Makefile's GOTOOLCHAIN (it has standard-library security fixes);
+# cmd/api's TestDockerfileToolchain keeps the two equal.
+ARG GO_VERSION=1.26.11
+FROM golang:${GO_VERSION}-alpine AS build
+# VERSION is stamped into the binary (logged at start-up, served by the debug listener);
+# make up passes `git describe`.
+ARG VERSION=dev
 WORKDIR /src
-ENV CGO_ENABLED=0 GOFLAGS=-buildvcs=false
+ENV CGO_ENABLED=0 GOFLAGS=-buildvcs=false GOTOOLCHAIN=local
 COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/root/go/pkg/mod go mod download
 COPY . .
 RUN --mount=type=cache,target=/root/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
-    go build -trimpath -ldflags="-s -w" -o /out/api ./cmd/api
+    go build -trimpath -ldflags="-s -w -X main.version=${VERSION}" -o /out/api ./cmd/api
 
 FROM alpine:3.22
+ARG VERSION=dev
+LABEL org.opencontainers.image.title="bulwark-api" org.opencontainers.image.version="${VERSION}"
 RUN apk add --no-cache ca-certificates tzdata \
  && addgroup -S -g 10001 bulwark && adduser -S -D -H -u 10001 -G bulwark bulwark
 COPY --from=build /out/api /usr/local/bin/bulwark-api

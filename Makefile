@@ -92,7 +92,7 @@ e2e-lint:
 
 ## up: the compose stack (app, Postgres, Redis, collector, Prometheus, Jaeger, Grafana); needs Docker
 up:
-	docker compose up -d --build
+	BULWARK_VERSION=$(VERSION) docker compose up -d --build
 
 ## down: stop it and delete its volumes
 down:

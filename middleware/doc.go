@@ -1,6 +1,9 @@
 // Package middleware holds the HTTP middleware of the hardening layer: the
-// request context (request ID, client IP, response recording), access logging,
-// panic recovery and the request body limit.
+// request context (RequestContext: request ID, client IP through trusted
+// proxies, response recording), per-request metrics and span naming
+// (Telemetry), access logging (AccessLog), panic recovery (Recover), the
+// fixed-window rate limiter (RateLimit) and the request body limit
+// (BodyLimit).
 //
 // Middleware here never imports the service package. Where a middleware has to
 // answer with an error (413, 429, 500) it calls an ErrorResponder that the

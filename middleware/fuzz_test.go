@@ -47,10 +47,10 @@ func FuzzValidRequestID(f *testing.F) {
 }
 
 // FuzzClientIP feeds arbitrary peers and X-Forwarded-For values to
-// TrustedProxies.ClientIP: it never panics, always returns an IP address,
-// ignores the header from an untrusted peer, and never invents an address
-// that is neither the peer nor an entry of the header. Seed corpus:
-// testdata/fuzz/FuzzClientIP.
+// TrustedProxies.ClientIP and compares its answer with wantClientIP, a model
+// of CONTRACT §5's rule written from the rule, not from ClientIP: it never
+// panics, ignores the header from an untrusted peer, and otherwise picks the
+// right-most untrusted entry. Seed corpus: testdata/fuzz/FuzzClientIP.
 func FuzzClientIP(f *testing.F) {
 	f.Add("10.1.2.3:80", "6.6.6.6, 1.2.3.4, 10.9.9.9", "")
 	f.Add("203.0.113.7:1234", "1.2.3.4", "")
@@ -59,36 +59,64 @@ func FuzzClientIP(f *testing.F) {
 	f.Add("[::ffff:10.0.0.1]:80", "::ffff:1.2.3.4,,", " ")
 	f.Add("10.0.0.1:1", "fe80::1%eth0", "1.2.3.4:80")
 	f.Add("not an address", "1.2.3.4", "")
-	trusted, err := middleware.ParseTrustedProxies("10.0.0.0/8, 192.168.1.1, ::1")
+	const list = "10.0.0.0/8, 192.168.1.1, ::1"
+	trusted, err := middleware.ParseTrustedProxies(list)
 	if err != nil {
 		f.Fatal(err)
 	}
+	model := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.168.1.1/32"), netip.MustParsePrefix("::1/128")}
 	f.Fuzz(func(t *testing.T, peer, xff1, xff2 string) {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.RemoteAddr = peer
 		r.Header["X-Forwarded-For"] = []string{xff1, xff2}
 		got := trusted.ClientIP(r)
-		peerAddr, peerOK := parsePeer(peer)
-		if !peerOK {
-			if got != peer {
-				t.Fatalf("unparseable peer %q gave %q", peer, got)
-			}
-			return
-		}
-		a, err := netip.ParseAddr(got)
-		if err != nil {
-			t.Fatalf("ClientIP = %q, not an address (peer %q, xff %q %q)", got, peer, xff1, xff2)
-		}
-		if a.Unmap() == peerAddr.Unmap() {
-			return
-		}
-		if !trustedAddr(trusted, peerAddr) {
-			t.Fatalf("untrusted peer %q: header believed, got %q", peer, got)
-		}
-		if !inHeader(a, xff1, xff2) {
-			t.Fatalf("ClientIP %q is neither the peer %q nor in %q %q", got, peer, xff1, xff2)
+		if want := wantClientIP(model, peer, []string{xff1, xff2}); got != want {
+			t.Fatalf("ClientIP(peer %q, xff %q %q) = %q, want %q (trusted %s)", peer, xff1, xff2, got, want, list)
 		}
 	})
+}
+
+// wantClientIP is the rule of CONTRACT §5, from scratch: an unparseable peer
+// is returned as it is; an untrusted peer is the client; behind a trusted
+// peer, the X-Forwarded-For entries (all header lines in order, an empty line
+// ignored) are read from the right: each trusted entry is a further hop, the
+// first untrusted one is the client, and an unparseable entry stops the walk
+// at the last hop read (a forged list cannot pick an identity further left).
+// IPv4-mapped IPv6 addresses count as IPv4.
+func wantClientIP(trusted []netip.Prefix, peer string, values []string) string {
+	isTrusted := func(a netip.Addr) bool {
+		for _, p := range trusted {
+			if p.Contains(a.Unmap()) {
+				return true
+			}
+		}
+		return false
+	}
+	p, ok := parsePeer(peer)
+	if !ok {
+		return peer
+	}
+	if !isTrusted(p) {
+		return p.Unmap().String()
+	}
+	var entries []string
+	for _, v := range values {
+		if v != "" {
+			entries = append(entries, strings.Split(v, ",")...)
+		}
+	}
+	client := p
+	for i := len(entries) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(entries[i]))
+		if err != nil {
+			break
+		}
+		client = a
+		if !isTrusted(a) {
+			break
+		}
+	}
+	return client.Unmap().String()
 }
 
 // parsePeer mirrors how net/http's RemoteAddr (always host:port) is read:
@@ -103,22 +131,4 @@ func parsePeer(remote string) (netip.Addr, bool) {
 	}
 	a, err := netip.ParseAddr(host)
 	return a, err == nil
-}
-
-func trustedAddr(tp *middleware.TrustedProxies, a netip.Addr) bool {
-	r := httptest.NewRequest("GET", "/", nil)
-	r.RemoteAddr = netip.AddrPortFrom(a, 1).String()
-	r.Header.Set("X-Forwarded-For", "192.0.2.200")
-	return tp.ClientIP(r) == "192.0.2.200"
-}
-
-func inHeader(a netip.Addr, values ...string) bool {
-	for _, v := range values {
-		for _, e := range strings.Split(v, ",") {
-			if b, err := netip.ParseAddr(strings.TrimSpace(e)); err == nil && b.Unmap() == a.Unmap() {
-				return true
-			}
-		}
-	}
-	return false
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -15,13 +16,14 @@ import (
 const maxLineBytes = 1 << 20
 
 // counts are the per-run line statistics reported in meta.
-// lines_read = parsed + dropped + blank.
+// lines_read = parsed + dropped + blank + other_service.
 type counts struct {
-	LinesRead int64
-	Parsed    int64
-	Dropped   int64
-	Blank     int64
-	TooLong   int64
+	LinesRead    int64
+	Parsed       int64
+	Dropped      int64
+	Blank        int64
+	TooLong      int64
+	OtherService int64
 }
 
 // extractor splits input into lines, strips compose prefixes and keeps the
@@ -32,6 +34,10 @@ type extractor struct {
 	emit func(rec []byte) error
 	// dropped, if non-nil, receives each dropped line followed by '\n'.
 	dropped io.Writer
+	// service, when set, keeps only the lines whose compose prefix names
+	// that service (a saved multi-service log read with --in); the others
+	// are counted in OtherService and neither kept nor dropped.
+	service string
 
 	c         counts
 	compact   bytes.Buffer
@@ -131,6 +137,10 @@ func (x *extractor) handle(line []byte) error {
 	if x.firstLine {
 		line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf"))
 	}
+	if x.service != "" && !x.fromService(line) {
+		x.c.OtherService++
+		return nil
+	}
 	rem := x.payload(line)
 	if len(rem) == 0 {
 		x.c.Blank++
@@ -167,6 +177,69 @@ func (x *extractor) payload(line []byte) []byte {
 		line = stripTimestamp(line)
 	}
 	return line
+}
+
+// fromService reports whether line carries the compose prefix of x.service
+// (see prefixName and serviceOf).
+func (x *extractor) fromService(line []byte) bool {
+	if bytes.IndexByte(line, 0x1b) >= 0 {
+		x.scratch = stripANSI(x.scratch[:0], line)
+		line = x.scratch
+	}
+	name, ok := prefixName(line)
+	return ok && serviceOf(name, x.service)
+}
+
+// prefixName returns the container or service name of a compose log prefix
+// ("app-1  | ..." gives "app-1"); ok is false for a line without one.
+func prefixName(line []byte) (string, bool) {
+	rest := stripPrefix(line)
+	if len(rest) == len(line) {
+		return "", false
+	}
+	i := 0
+	for i < len(line) && isNameByte(line[i]) {
+		i++
+	}
+	return string(line[:i]), true
+}
+
+// serviceOf reports whether a compose prefix name belongs to service: the
+// service itself ("app"), a replica ("app-1", "app_1"), or a project's
+// container ("bulwark-app-1", "bulwark_app_1").
+func serviceOf(name, service string) bool {
+	if name == service {
+		return true
+	}
+	for _, sep := range []string{"-", "_"} {
+		base, num, ok := cutLast(name, sep)
+		if !ok || !allDigits(num) {
+			continue
+		}
+		if base == service || strings.HasSuffix(base, sep+service) {
+			return true
+		}
+	}
+	return false
+}
+
+func cutLast(s, sep string) (before, after string, ok bool) {
+	if i := strings.LastIndex(s, sep); i >= 0 {
+		return s[:i], s[i+len(sep):], true
+	}
+	return s, "", false
+}
+
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // stripPrefix removes a compose log prefix: a container or service name

@@ -38,12 +38,16 @@ type config struct {
 	droppedOut string
 	in         string
 	useIn      bool
+	// filterService: --service was given with --in, so only that
+	// service's lines of the saved log are read.
+	filterService bool
 }
 
 const usageText = `Usage:
   logexport [--compose-cmd CMD] [--service NAME] [--tail N] [--format array|ndjson]
             [--out FILE] [--dropped-out FILE]
-  logexport --in FILE|- [--format array|ndjson] [--out FILE] [--dropped-out FILE]
+  logexport --in FILE|- [--service NAME] [--format array|ndjson] [--out FILE]
+            [--dropped-out FILE]
 
 Runs "CMD logs --no-color --tail N NAME" (or reads saved logs with --in),
 strips compose prefixes such as "app-1  | ", keeps the lines that are JSON
@@ -60,7 +64,7 @@ func parseFlags(args []string, stderr io.Writer) (config, int, bool) {
 	fs := flag.NewFlagSet("logexport", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.composeCmd, "compose-cmd", "docker compose", "compose command line, split on spaces (e.g. \"docker-compose\")")
-	fs.StringVar(&c.service, "service", "app", "compose service whose logs to fetch")
+	fs.StringVar(&c.service, "service", "app", "compose service whose logs to fetch; with --in, keep only this service's lines of a saved multi-service log")
 	fs.IntVar(&c.tail, "tail", 200, "number of lines to fetch from compose (--tail N)")
 	fs.StringVar(&c.format, "format", "array", "output format: array or ndjson")
 	fs.StringVar(&c.out, "out", "-", "output file; - for stdout")
@@ -105,10 +109,13 @@ func parseFlags(args []string, stderr io.Writer) (config, int, bool) {
 		if c.in == "" {
 			return usage("--in must name a file or - for stdin")
 		}
-		for _, name := range []string{"compose-cmd", "service", "tail"} {
+		for _, name := range []string{"compose-cmd", "tail"} {
 			if set[name] {
 				return usage("--%s selects what compose fetches and cannot be combined with --in", name)
 			}
+		}
+		if c.filterService = set["service"]; c.filterService && c.service == "" {
+			return usage("--service must not be empty")
 		}
 		return c, exitOK, true
 	}

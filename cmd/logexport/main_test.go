@@ -213,7 +213,7 @@ func TestExportInput(t *testing.T) {
 					t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
 				}
 				m, recs := decodeOutput(t, format, r.stdout, r.stderr)
-				got := counts{m.LinesRead, m.Parsed, m.Dropped, m.Blank, m.TooLong}
+				got := counts{m.LinesRead, m.Parsed, m.Dropped, m.Blank, m.TooLong, m.OtherSvc}
 				if got != tt.wantCounts {
 					t.Errorf("counts %+v, want %+v", got, tt.wantCounts)
 				}
@@ -234,6 +234,53 @@ func TestExportInput(t *testing.T) {
 					t.Errorf("dropped-out:\ngot:  %q\nwant: %q", b, want)
 				}
 			})
+		}
+	}
+}
+
+// TestInWithService: --in with --service keeps only that service's lines of
+// a saved multi-service compose log (replicas and project-prefixed container
+// names included); other services' lines, JSON or not, are counted apart.
+func TestInWithService(t *testing.T) {
+	r := runArgs(t, nil, "--in", "testdata/mixed.log", "--service", "app", "--format", "ndjson")
+	if r.code != 0 {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	m, recs := decodeOutput(t, "ndjson", r.stdout, r.stderr)
+	if m.Service == nil || *m.Service != "app" || m.Tail != nil {
+		t.Errorf("service/tail = %v/%v, want app/null", m.Service, m.Tail)
+	}
+	// mixed.log: 4 lines of postgres-1 and redis-1, and 3 unprefixed
+	// lines (the banner and two blanks) leave the 16 lines of the app.
+	got := counts{m.LinesRead, m.Parsed, m.Dropped, m.Blank, m.TooLong, m.OtherSvc}
+	want := counts{LinesRead: 23, Parsed: 7, Dropped: 8, Blank: 1, OtherService: 7}
+	if got != want {
+		t.Errorf("counts %+v, want %+v", got, want)
+	}
+	if got.LinesRead != got.Parsed+got.Dropped+got.Blank+got.OtherService {
+		t.Errorf("lines_read %d is not the sum of the others: %+v", got.LinesRead, got)
+	}
+	for _, rec := range recs {
+		if strings.Contains(rec, "another service") {
+			t.Errorf("record of another service kept: %s", rec)
+		}
+	}
+
+	r = runArgs(t, nil, "--in", "testdata/mixed.log", "--service", "redis", "--format", "ndjson")
+	_, recs = decodeOutput(t, "ndjson", r.stdout, r.stderr)
+	sameStrings(t, "redis records", recs, []string{`{"note":"JSON from another service is kept too"}`})
+}
+
+func TestServiceOf(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		want bool
+	}{
+		{"app", true}, {"app-1", true}, {"app_12", true}, {"bulwark-app-1", true}, {"bulwark_app_3", true},
+		{"app-x", false}, {"myapp-1", false}, {"app-", false}, {"apps", false}, {"bulwark-app", false}, {"worker-1", false},
+	} {
+		if got := serviceOf(tt.name, "app"); got != tt.want {
+			t.Errorf("serviceOf(%q, app) = %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }
@@ -351,7 +398,7 @@ func TestCompose(t *testing.T) {
 				if m.Service == nil || *m.Service != tt.service || m.Tail == nil || *m.Tail != tt.tail {
 					t.Errorf("service/tail = %v/%v, want %q/%d", m.Service, m.Tail, tt.service, tt.tail)
 				}
-				if got := (counts{m.LinesRead, m.Parsed, m.Dropped, m.Blank, m.TooLong}); got != (counts{23, 8, 12, 3, 0}) {
+				if got := (counts{m.LinesRead, m.Parsed, m.Dropped, m.Blank, m.TooLong, m.OtherSvc}); got != (counts{23, 8, 12, 3, 0, 0}) {
 					t.Errorf("counts %+v", got)
 				}
 				sameStrings(t, "records", recs, mixedRecords)
@@ -423,7 +470,7 @@ func TestUsageErrors(t *testing.T) {
 		{"same file", []string{"--out", "x.json", "--dropped-out", "x.json"}, "must differ"},
 		{"empty in", []string{"--in", ""}, "--in must name a file"},
 		{"in with tail", []string{"--in", "-", "--tail", "200"}, "--tail selects what compose fetches and cannot be combined with --in"},
-		{"in with service", []string{"--in", "x.log", "--service", "app"}, "--service selects"},
+		{"in with empty service", []string{"--in", "x.log", "--service", ""}, "--service must not be empty"},
 		{"in with compose", []string{"--in", "x.log", "--compose-cmd", "docker-compose"}, "--compose-cmd selects"},
 	}
 	for _, tt := range tests {
@@ -567,7 +614,7 @@ func TestTooLongLines(t *testing.T) {
 			t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
 		}
 		m, recs := decodeOutput(t, format, r.stdout, r.stderr)
-		if got := (counts{m.LinesRead, m.Parsed, m.Dropped, m.Blank, m.TooLong}); got != (counts{6, 3, 3, 0, 3}) {
+		if got := (counts{m.LinesRead, m.Parsed, m.Dropped, m.Blank, m.TooLong, m.OtherSvc}); got != (counts{6, 3, 3, 0, 3, 0}) {
 			t.Errorf("%s: counts %+v", format, got)
 		}
 		sameStrings(t, "records", recs, []string{`{"a":1}`, atLimit, `{"b":2}`})

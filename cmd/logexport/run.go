@@ -17,7 +17,9 @@ import (
 	"time"
 )
 
-// meta is the export metadata. Service and Tail are null with --in.
+// meta is the export metadata. Tail is null with --in, and Service too
+// unless --service filtered the saved log. other_service counts the lines of
+// other services that --in with --service skipped.
 type meta struct {
 	Source      string  `json:"source"`
 	Service     *string `json:"service"`
@@ -29,6 +31,7 @@ type meta struct {
 	Dropped     int64   `json:"dropped"`
 	Blank       int64   `json:"blank"`
 	TooLong     int64   `json:"too_long"`
+	OtherSvc    int64   `json:"other_service"`
 }
 
 // run is the whole program: it parses args, exports, and returns the exit
@@ -100,6 +103,10 @@ func export(ctx context.Context, cfg config, stdin io.Reader, stdout io.Writer) 
 	}
 
 	if cfg.useIn {
+		if cfg.filterService {
+			m.Service = &cfg.service
+			x.service = cfg.service
+		}
 		m.Source = cfg.in
 		if cfg.in == "-" {
 			m.Source = "stdin"
@@ -115,7 +122,7 @@ func export(ctx context.Context, cfg config, stdin io.Reader, stdout io.Writer) 
 			return m, err
 		}
 	}
-	m.LinesRead, m.Parsed, m.Dropped, m.Blank, m.TooLong = x.c.LinesRead, x.c.Parsed, x.c.Dropped, x.c.Blank, x.c.TooLong
+	m.LinesRead, m.Parsed, m.Dropped, m.Blank, m.TooLong, m.OtherSvc = x.c.LinesRead, x.c.Parsed, x.c.Dropped, x.c.Blank, x.c.TooLong, x.c.OtherService
 
 	if sp != nil {
 		return m, writeArray(out.w, m, sp)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/bulwark-go/bulwark/storage/postgres"
+	"github.com/bulwark-go/bulwark/storage/testenv"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -30,13 +31,11 @@ func AdminURL() string {
 	return DefaultURL
 }
 
-// Unavailable skips t (or fails it when CI=true) because a service is missing.
+// Unavailable skips t (or fails it under CI) because a service is missing;
+// see testenv.Unavailable.
 func Unavailable(t testing.TB, what string, err error) {
 	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is required when CI=true: %v", what, err)
-	}
-	t.Skipf("skipping: %s not reachable (%v); set TEST_DATABASE_URL / TEST_REDIS_URL or start it", what, err)
+	testenv.Unavailable(t, what, err)
 }
 
 // NewDatabase creates a fresh database and returns its URL. It is dropped

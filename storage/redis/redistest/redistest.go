@@ -9,6 +9,7 @@ package redistest
 
 import (
 	"fmt"
+	"github.com/bulwark-go/bulwark/storage/testenv"
 	"net"
 	"os"
 	"os/exec"
@@ -43,10 +44,7 @@ func Start(tb testing.TB) *Server {
 	tb.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("redistest: redis-server not on PATH (required when CI=true): %v", err)
-		}
-		tb.Skipf("redistest: redis-server not on PATH, skipping: %v", err)
+		testenv.Unavailable(tb, "redis-server (on PATH)", err)
 	}
 	s := &Server{tb: tb, bin: bin, dir: tb.TempDir()}
 	tb.Cleanup(s.stop)
