@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/bulwark-go/bulwark/storage/memory"
+	"github.com/bulwark-go/bulwark/storage/testenv"
 )
 
 // chromiumFlags are the flags this kind of machine needs for headless
@@ -33,7 +33,7 @@ func chromiumOrSkip(t *testing.T) string {
 			return p
 		}
 	}
-	if ci := os.Getenv("CI"); ci == "true" || ci == "1" {
+	if testenv.CI() {
 		t.Fatal("chromium is required when CI is set: make chromium (apt-get install chromium)")
 	}
 	t.Skip("skipping: chromium not installed (make chromium, or apt-get install chromium)")
