@@ -9,7 +9,7 @@ BIN         ?= bin
 VERSION     ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS     := -s -w -X main.version=$(VERSION)
 
-.PHONY: run build test fmt lint ci e2e e2e-lint up down reliability fuzz vulncheck bench loadtest loadtest-check soak compare compare-lint overload profile wrk
+.PHONY: run build test fmt lint openapi-lint chromium ci e2e e2e-lint up down reliability fuzz vulncheck bench loadtest loadtest-check soak compare compare-lint overload profile wrk
 
 ## run: start the API on :8000 with embedded defaults (in-memory store, noop telemetry)
 run:
@@ -100,14 +100,32 @@ soak:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-## lint: gofmt, go vet and staticcheck must be clean (the nested modules: e2e-lint, compare-lint)
+## lint: gofmt, go vet and staticcheck must be clean, and Spectral must find nothing in docs/openapi.yaml (the nested modules: e2e-lint, compare-lint)
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
+	@$(MAKE) --no-print-directory openapi-lint
+
+## openapi-lint: Spectral with spectral:oas and the OWASP API Security ruleset (docs/lint/spectral.yaml) on
+## docs/openapi.yaml; any error or warning fails. The npm packages pinned in docs/lint/package-lock.json are
+## installed into docs/lint/node_modules on first use (npm ci, no install scripts).
+SPECTRAL := docs/lint/node_modules/.bin/spectral
+openapi-lint: docs/lint/node_modules/.installed
+	$(SPECTRAL) lint --ruleset docs/lint/spectral.yaml --fail-severity warn docs/openapi.yaml
+
+docs/lint/node_modules/.installed: docs/lint/package.json docs/lint/package-lock.json
+	cd docs/lint && SCARF_ANALYTICS=false npm ci --ignore-scripts --no-audit --no-fund
+	@touch $@
+
+## chromium: install Debian's chromium when missing (the browser CORS test, TestCORSBrowser, skips without it
+## and fails without it under CI)
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+	@chromium --version
 
 ## ci: what .ci/run runs
-ci: lint test e2e reliability
+ci: wrk lint chromium test e2e reliability
 
 ## e2e: the observability pipeline end to end (docs/OBSERVABILITY.md). Builds what is missing
 ## (collector ~100 s, Jaeger ~5 min once; Prometheus from apt), starts collector + Jaeger +

@@ -139,10 +139,13 @@ func RequestContext(proxies *TrustedProxies) func(http.Handler) http.Handler {
 	}
 }
 
-// ValidRequestID reports whether id may be kept as a request ID: 1..128
-// characters from [A-Za-z0-9._:-].
+// MaxRequestIDLength is the longest incoming X-Request-ID that is kept.
+const MaxRequestIDLength = 128
+
+// ValidRequestID reports whether id may be kept as a request ID: 1 to
+// MaxRequestIDLength characters from [A-Za-z0-9._:-].
 func ValidRequestID(id string) bool {
-	if len(id) == 0 || len(id) > 128 {
+	if len(id) == 0 || len(id) > MaxRequestIDLength {
 		return false
 	}
 	for i := 0; i < len(id); i++ {

@@ -43,6 +43,14 @@ type RateLimitConfig struct {
 	Now func() time.Time
 }
 
+// Bounds of the rate-limit settings (RATE_LIMIT_* and LOGIN_RATE_LIMIT_*),
+// so of the X-RateLimit-Limit, X-RateLimit-Remaining and Retry-After values:
+// docs/openapi.yaml states the same maxima.
+const (
+	MaxRateLimit       = 1 << 30
+	MaxRateLimitWindow = 24 * time.Hour
+)
+
 // Metric and span names of the limiter.
 const (
 	MetricRateLimitDecisions = telemetry.MetricRateLimitDecisions

@@ -100,10 +100,7 @@ func jsonError(err error) error {
 		return validation(FieldError{Field: field, Message: "must be of type " + jsonTypeName(typeErr.Type.String())})
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		if len(name) > 64 || !utf8.ValidString(name) {
-			name = name[:min(len(name), 64)]
-		}
-		return validation(FieldError{Field: name, Message: "unknown field"})
+		return validation(FieldError{Field: fieldName(name), Message: "unknown field"})
 	}
 	return validation(FieldError{Field: "body", Message: "malformed JSON"})
 }

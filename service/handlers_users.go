@@ -59,6 +59,13 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.respondError(w, r, err)
 		return
 	}
+	// No account has a longer email or password: refused before any lookup
+	// or hashing.
+	if err := collect(lengthBetween("username", req.Username, 0, maxEmail),
+		lengthBetween("password", req.Password, 0, maxPassword)); err != nil {
+		s.respondError(w, r, err)
+		return
+	}
 	account, ip := normalizeLogin(req.Username), middleware.ClientIPFromContext(r.Context())
 	if s.login != nil {
 		if ok, wait := s.login.allow(r.Context(), ip, account); !ok {
@@ -165,8 +172,9 @@ type userList struct {
 	Count int          `json:"count"`
 }
 
-// handleListUsers lists users for a superuser: ?offset=&limit= (limit 1..100,
-// default 20); count is the total number of users.
+// handleListUsers lists users for a superuser: ?offset=&limit= (offset
+// 0..maxOffset, limit minLimit..maxLimit, default defaultLimit); count is the
+// total number of users.
 func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request) {
 	me, err := s.authenticate(r.Context(), r)
 	if err != nil {
@@ -178,8 +186,8 @@ func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	offset, offErr := queryInt(q.Get("offset"), 0, 0, 1<<31-1, "offset")
-	limit, limErr := queryInt(q.Get("limit"), 20, 1, 100, "limit")
+	offset, offErr := queryInt(q.Get("offset"), 0, 0, maxOffset, "offset")
+	limit, limErr := queryInt(q.Get("limit"), defaultLimit, minLimit, maxLimit, "limit")
 	if err := collect(offErr, limErr); err != nil {
 		s.respondError(w, r, err)
 		return
@@ -219,7 +227,7 @@ func (s *Server) target(r *http.Request) (me UserPublic, id uuid.UUID, err error
 		return UserPublic{}, uuid.Nil, err
 	}
 	id, perr := uuid.Parse(r.PathValue("id"))
-	if perr != nil || len(r.PathValue("id")) != 36 {
+	if perr != nil || len(r.PathValue("id")) != uuidLength {
 		return UserPublic{}, uuid.Nil, validation(FieldError{Field: "id", Message: "must be a UUID"})
 	}
 	if me.ID != id && !me.IsSuperuser {
@@ -324,6 +332,13 @@ func (s *Server) decodeUpdate(r *http.Request, superuser bool) (UserUpdate, erro
 					password = v
 				}
 			}
+		case "current_password":
+			// Bounded here like every input; checking it against the
+			// account is the credential-lifecycle step's (CONTRACT §10).
+			var v *string
+			if v, ferr = str(name, raw, false); ferr == nil {
+				ferr = lengthBetween(name, *v, 1, maxPassword)
+			}
 		case "is_active":
 			privileged = true
 			upd.IsActive, ferr = boolean(name, raw)
@@ -331,7 +346,7 @@ func (s *Server) decodeUpdate(r *http.Request, superuser bool) (UserUpdate, erro
 			privileged = true
 			upd.IsSuperuser, ferr = boolean(name, raw)
 		default:
-			ferr = &FieldError{Field: truncateField(name), Message: "unknown field"}
+			ferr = &FieldError{Field: fieldName(name), Message: "unknown field"}
 		}
 		errs = append(errs, ferr)
 	}
@@ -351,13 +366,6 @@ func (s *Server) decodeUpdate(r *http.Request, superuser bool) (UserUpdate, erro
 		upd.HashedPassword = &h
 	}
 	return upd, nil
-}
-
-func truncateField(name string) string {
-	if len(name) > 64 {
-		return name[:64]
-	}
-	return name
 }
 
 // handleDeleteUser deletes a user (itself, or any for a superuser).

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/bulwark-go/bulwark/docs"
+	"github.com/bulwark-go/bulwark/middleware"
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
@@ -26,14 +27,15 @@ import (
 // the code.
 //
 // A request whose path and method the description does not list (an unknown
-// path, a wrong method) has no operation to validate against: its response
-// must then be the 404 or 405 of components/responses, checked against those
-// with the same validator.
+// path, a wrong method, a CORS preflight) has no operation to validate
+// against: its response must then be the 404, 405 or 429 of
+// components/responses (or, for OPTIONS, the 204 of Preflight), checked
+// against those with the same validator.
 type spec struct {
-	doc       *openapi3.T
-	router    routers.Router
-	unmatched *routers.Route
-	validated atomic.Int64
+	doc                *openapi3.T
+	router             routers.Router
+	unmatched, options *routers.Route
+	validated          atomic.Int64
 }
 
 func newSpec(t testing.TB) *spec {
@@ -64,20 +66,24 @@ func newSpec(t testing.TB) *spec {
 	if err != nil {
 		t.Fatalf("docs/openapi.yaml: %v", err)
 	}
-	responses := openapi3.NewResponses()
-	responses.Delete("default")
 	// Unknown paths under /api/v1 pass the rate limiter too, so a 429 fits them as well.
-	for status, name := range map[int]string{404: "NotFound", 405: "MethodNotAllowed", 429: "RateLimited"} {
-		ref := doc.Components.Responses[name]
-		if ref == nil {
-			t.Fatalf("docs/openapi.yaml: components/responses/%s missing", name)
+	unlisted := map[int]string{404: "NotFound", 405: "MethodNotAllowed", 429: "RateLimited"}
+	route := func(statuses map[int]string) *routers.Route {
+		responses := openapi3.NewResponses()
+		responses.Delete("default")
+		for status, name := range statuses {
+			ref := doc.Components.Responses[name]
+			if ref == nil {
+				t.Fatalf("docs/openapi.yaml: components/responses/%s missing", name)
+			}
+			responses.Set(fmt.Sprint(status), ref)
 		}
-		responses.Set(fmt.Sprint(status), ref)
+		return &routers.Route{Spec: doc, Path: "(unmatched)", Method: "*", Operation: &openapi3.Operation{Responses: responses}}
 	}
-	return &spec{doc: doc, router: router, unmatched: &routers.Route{
-		Spec: doc, Path: "(unmatched)", Method: "*",
-		Operation: &openapi3.Operation{Responses: responses},
-	}}
+	s := &spec{doc: doc, router: router, unmatched: route(unlisted)}
+	unlisted[204] = "Preflight"
+	s.options = route(unlisted)
+	return s
 }
 
 // bearerPresent satisfies the bearerAuth scheme when an Authorization: Bearer
@@ -107,6 +113,16 @@ func (s *spec) check(t testing.TB, r *http.Request, body []byte, rec *httptest.R
 		// The uuid and email formats defined in newSpec.
 		SchemaValidationOptions: s.doc.GetSchemaValidationOptions(),
 	}
+	// An X-Request-ID the description's pattern refuses is replaced by the
+	// server, not refused (CONTRACT §3; components/parameters/RequestID):
+	// the response must carry another, and the request is validated
+	// without it.
+	if id := vr.Header.Get("X-Request-ID"); id != "" && !middleware.ValidRequestID(id) {
+		if rec.Header().Get("X-Request-ID") == id {
+			t.Errorf("%s %s: the invalid X-Request-ID %.40q was kept", r.Method, r.URL, id)
+		}
+		vr.Header.Del("X-Request-ID")
+	}
 	route, params, routeErr := s.router.FindRoute(vr)
 	if routeErr == nil && strings.HasSuffix(vr.URL.Path, "/") != strings.HasSuffix(route.Path, "/") {
 		// The router ignores a trailing slash; ServeMux (rightly) does not.
@@ -114,6 +130,9 @@ func (s *spec) check(t testing.TB, r *http.Request, body []byte, rec *httptest.R
 	}
 	if routeErr != nil {
 		route, params = s.unmatched, nil
+		if vr.Method == http.MethodOptions {
+			route = s.options
+		}
 	}
 	in := &openapi3filter.RequestValidationInput{Request: vr, PathParams: params, Route: route, Options: opts}
 	var reqErr error
@@ -129,8 +148,8 @@ func (s *spec) check(t testing.TB, r *http.Request, body []byte, rec *httptest.R
 	res.SetBodyBytes(rec.Body.Bytes())
 	if err := openapi3filter.ValidateResponse(ctx, res); err != nil {
 		where := route.Method + " " + route.Path
-		if route == s.unmatched {
-			where = "not listed: " + routeErr.Error() + "; only the 404/405/429 of components/responses fit"
+		if routeErr != nil {
+			where = "not listed: " + routeErr.Error() + "; only the 404/405/429 (and for OPTIONS the 204 Preflight) of components/responses fit"
 		}
 		t.Errorf("%s %s → %d does not match docs/openapi.yaml (%s): %v\nbody: %s", r.Method, r.URL, rec.Code, where, err, rec.Body)
 		return
@@ -202,6 +221,16 @@ func TestSpecCatchesDrift(t *testing.T) {
 		{"spec rejects the request, server accepts it", "POST", "/api/v1/users", `{"email":"x@example.com","password":"short"}`, 201,
 			map[string]string{"Location": "/api/v1/users/0190b8a2-3c5e-7d2a-9f1e-2b3c4d5e6f70"}, user, "rejects the request"},
 		{"health is never rate limited", "GET", "/health", "", 429, nil, env("rate_limited"), "status is not supported"},
+		{"control character in full_name", "GET", id, "", 200, nil, strings.Replace(user, `"full_name":null`, `"full_name":"a\nb"`, 1), "pattern"},
+		{"more field errors than maxItems", "POST", "/api/v1/users", `{}`, 422, nil, `{"error":{"code":"validation_error","message":"m","request_id":"` + rid +
+			`","details":{"errors":[` + strings.Repeat(`{"field":"f","message":"m"},`, 10) + `{"field":"f","message":"m"}]}}}`, "maxItems"},
+		{"CORS exposes another list", "GET", "/health", "", 200, map[string]string{"Access-Control-Expose-Headers": "X-Request-Id"}, `{"status":"ok"}`, "Access-Control-Expose-Headers"},
+		{"CORS origin with a path", "GET", "/health", "", 200, map[string]string{"Access-Control-Allow-Origin": "https://a.example/x"}, `{"status":"ok"}`, "Access-Control-Allow-Origin"},
+		{"valid preflight", "OPTIONS", "/api/v1/users", "", 204, map[string]string{"Content-Type": "", "Vary": "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
+			"Access-Control-Allow-Origin": "https://a.example", "Access-Control-Allow-Methods": "POST", "Access-Control-Max-Age": "600"}, "", ""},
+		{"preflight answered 200", "OPTIONS", "/api/v1/users", "", 200, nil, "", "status is not supported"},
+		{"preflight without Vary", "OPTIONS", "/api/v1/users", "", 204, map[string]string{"Content-Type": ""}, "", "Vary"},
+		{"503 with a Retry-After of 0", "GET", id, "", 503, map[string]string{"Retry-After": "0"}, env("service_unavailable"), "Retry-After"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

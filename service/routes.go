@@ -40,7 +40,11 @@ func (s *Server) routeTable() []route {
 // match lands on the catch-all, which answers the envelope: 405 with Allow
 // when the path exists under other methods, else 404. (ServeMux's own 404 and
 // 405 are plain text, so they are never reached.)
-func (s *Server) routes(limit, bodyLimit func(http.Handler) http.Handler) http.Handler {
+//
+// routeOf returns the route pattern a request's path matches whatever its
+// method ("" for none): the route tag of a CORS preflight, which is answered
+// before the router.
+func (s *Server) routes(limit, bodyLimit func(http.Handler) http.Handler) (router http.Handler, routeOf func(*http.Request) string) {
 	mux := http.NewServeMux()
 	paths := http.NewServeMux() // method-less patterns: which paths exist at all
 	allow := map[string][]string{}
@@ -73,13 +77,27 @@ func (s *Server) routes(limit, bodyLimit func(http.Handler) http.Handler) http.H
 	// ServeMux answers a path with dot-segments or double slashes with a
 	// plain-text redirect to its clean form; no route of the API lives at
 	// such a path, so it gets the 404 envelope instead (CONTRACT §2).
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if p := r.URL.EscapedPath(); p != "" && cleanPath(p) != p {
+	router = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !isClean(r) {
 			notFound.ServeHTTP(w, r)
 			return
 		}
 		mux.ServeHTTP(w, r)
 	})
+	routeOf = func(r *http.Request) string {
+		if !isClean(r) {
+			return ""
+		}
+		_, p := paths.Handler(r)
+		return p
+	}
+	return router, routeOf
+}
+
+// isClean reports whether r's path is in ServeMux's canonical form.
+func isClean(r *http.Request) bool {
+	p := r.URL.EscapedPath()
+	return p == "" || cleanPath(p) == p
 }
 
 // cleanPath is ServeMux's canonical form of a path: rooted, without dot

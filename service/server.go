@@ -27,7 +27,8 @@ type Check struct {
 
 // Config holds the API's own settings.
 type Config struct {
-	// MaxBodyBytes caps request bodies (413 above it).
+	// MaxBodyBytes caps request bodies (413 above it); 0 means
+	// DefaultMaxBodyBytes.
 	MaxBodyBytes int64
 	// TrustedProxies decides whose X-Forwarded-For is believed.
 	TrustedProxies *middleware.TrustedProxies
@@ -40,6 +41,9 @@ type Config struct {
 	// LoginLimit bounds failed logins per IP and per account; used when
 	// Deps.LoginRateStore is set.
 	LoginLimit LoginLimitConfig
+	// CORS answers preflights and adds the CORS headers to every response
+	// (middleware.NewCORS); nil leaves CORS off.
+	CORS *middleware.CORS
 }
 
 // RateLimitConfig is CONTRACT §5's knobs.
@@ -95,13 +99,15 @@ type Server struct {
 
 // NewServer builds the API: the route table of routes.go behind the
 // middleware chain (outermost first): server span (otelhttp, when tracing),
-// request context, telemetry, access log, panic recovery, router. The rate
+// request context, telemetry, access log, panic recovery, CORS (when
+// configured: preflights are answered there, tagged with the route they aim
+// at, before the limiter and the body limit), router. The rate
 // limiter (when a RateStore is given) runs right after routing, on every
 // route and on the not-found catch-all, then the body limit: a 429 or 413 is
 // tagged with the route it was aimed at.
 func NewServer(cfg Config, deps Deps) *Server {
 	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = 1 << 20
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if deps.Telemetry == nil {
 		deps.Telemetry = telemetry.Noop()
@@ -143,7 +149,10 @@ func NewServer(cfg Config, deps Deps) *Server {
 			Respond:        s.respondStatus,
 		})
 	}
-	var h http.Handler = s.routes(limit, middleware.BodyLimit(cfg.MaxBodyBytes, s.respondStatus))
+	h, routeOf := s.routes(limit, middleware.BodyLimit(cfg.MaxBodyBytes, s.respondStatus))
+	if cfg.CORS != nil {
+		h = cfg.CORS.Middleware(routeOf)(h)
+	}
 	h = middleware.Recover(s.logger, s.respondStatus)(h)
 	h = middleware.AccessLog(s.logger)(h)
 	h = middleware.Telemetry(deps.Telemetry)(h)

@@ -2,12 +2,14 @@ package main
 
 import (
 	"fmt"
-	"github.com/bulwark-go/bulwark/middleware"
 	"log/slog"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bulwark-go/bulwark/middleware"
+	"github.com/bulwark-go/bulwark/service"
 )
 
 // config is everything the process reads from the environment (CONTRACT §7).
@@ -45,6 +47,11 @@ type config struct {
 	LoginLimitAccount int
 	LoginLimitIP      int
 	LoginLimitWindow  time.Duration
+
+	// CORS is nil unless CORS_ALLOWED_ORIGINS lists an origin;
+	// CORSOrigins is that list, for the start-up log.
+	CORS        *middleware.CORS
+	CORSOrigins []string
 
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
@@ -85,6 +92,11 @@ func (e *envReader) integer(name string, def, lo, hi int) int {
 		return def
 	}
 	return n
+}
+
+// seconds reads a whole number of seconds from 1 to max.
+func (e *envReader) seconds(name string, def int, max time.Duration) time.Duration {
+	return time.Duration(e.integer(name, def, 1, int(max/time.Second))) * time.Second
 }
 
 func (e *envReader) boolean(name string, def bool) bool {
@@ -176,6 +188,56 @@ func (e *envReader) proxies(name string) *middleware.TrustedProxies {
 	return tp
 }
 
+// list parses a comma-separated variable with parse; an unset or empty
+// variable parses def.
+func (e *envReader) list(name, def string, parse func(string) ([]string, error)) []string {
+	v := e.getenv(name)
+	if strings.TrimSpace(v) == "" {
+		v = def
+	}
+	out, err := parse(v)
+	if err != nil {
+		e.fail(name, v, err.Error())
+		return nil
+	}
+	return out
+}
+
+// cors reads the CORS_* variables (all validated even while CORS is off)
+// and builds the middleware when CORS_ALLOWED_ORIGINS lists an origin.
+func (e *envReader) cors() (*middleware.CORS, []string) {
+	origins := e.list("CORS_ALLOWED_ORIGINS", "", middleware.ParseCORSOrigins)
+	opts := middleware.CORSOptions{
+		AllowedOrigins:   origins,
+		AllowedMethods:   e.list("CORS_ALLOWED_METHODS", middleware.DefaultCORSMethods, middleware.ParseCORSMethods),
+		AllowedHeaders:   e.list("CORS_ALLOWED_HEADERS", middleware.DefaultCORSHeaders, middleware.ParseCORSHeaders),
+		AllowCredentials: e.boolean("CORS_ALLOW_CREDENTIALS", false),
+		MaxAge: time.Duration(e.integer("CORS_MAX_AGE_SECONDS", int(middleware.DefaultCORSMaxAge/time.Second),
+			0, int(middleware.MaxCORSMaxAge/time.Second))) * time.Second,
+	}
+	switch {
+	case e.err != nil:
+		return nil, nil
+	case len(opts.AllowedMethods) == 0:
+		e.fail("CORS_ALLOWED_METHODS", e.getenv("CORS_ALLOWED_METHODS"), "must list at least one method")
+	case len(opts.AllowedHeaders) == 0:
+		e.fail("CORS_ALLOWED_HEADERS", e.getenv("CORS_ALLOWED_HEADERS"), "must list at least one header")
+	case len(origins) == 0:
+		return nil, nil
+	case origins[0] == "*" && opts.AllowCredentials:
+		e.fail("CORS_ALLOW_CREDENTIALS", "true", `must be false with CORS_ALLOWED_ORIGINS="*" (list the origins instead)`)
+	}
+	if e.err != nil {
+		return nil, nil
+	}
+	c, err := middleware.NewCORS(opts)
+	if err != nil {
+		e.fail("CORS_ALLOWED_ORIGINS", e.getenv("CORS_ALLOWED_ORIGINS"), err.Error())
+		return nil, nil
+	}
+	return c, origins
+}
+
 // redactURL hides a password in a URL before it is printed.
 func redactURL(v string) string {
 	if u, err := url.Parse(v); err == nil {
@@ -194,7 +256,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		AccessTokenExpire:  time.Duration(e.integer("ACCESS_TOKEN_EXPIRE_MINUTES", 60, 1, 60*24*365)) * time.Minute,
 		FirstSuperEmail:    e.str("FIRST_SUPERUSER_EMAIL", ""),
 		FirstSuperPassword: e.str("FIRST_SUPERUSER_PASSWORD", ""),
-		MaxBodyBytes:       int64(e.integer("MAX_BODY_BYTES", 1<<20, 1, 1<<30)),
+		MaxBodyBytes:       int64(e.integer("MAX_BODY_BYTES", service.DefaultMaxBodyBytes, 1, 1<<30)),
 		TrustedProxies:     e.proxies("TRUSTED_PROXIES"),
 		LogJSON:            e.boolean("LOG_JSON", false),
 
@@ -202,17 +264,17 @@ func loadConfig(getenv func(string) string) (config, error) {
 		TelemetrySampleRate: e.ratio("TELEMETRY_SAMPLE_RATE", 1),
 
 		RateLimitEnabled:  e.boolean("RATE_LIMIT_ENABLED", false),
-		RateLimitRequests: e.integer("RATE_LIMIT_REQUESTS", 100, 1, 1<<30),
-		RateLimitWindow:   time.Duration(e.integer("RATE_LIMIT_WINDOW_SECONDS", 60, 1, 86400)) * time.Second,
+		RateLimitRequests: e.integer("RATE_LIMIT_REQUESTS", 100, 1, middleware.MaxRateLimit),
+		RateLimitWindow:   e.seconds("RATE_LIMIT_WINDOW_SECONDS", 60, middleware.MaxRateLimitWindow),
 		RateLimitTimeout:  e.duration("RATE_LIMIT_TIMEOUT", 50*time.Millisecond),
 
 		CacheEnabled:    e.boolean("CACHE_ENABLED", false),
-		CacheDefaultTTL: time.Duration(e.integer("CACHE_DEFAULT_TTL_SECONDS", 60, 1, 86400)) * time.Second,
+		CacheDefaultTTL: e.seconds("CACHE_DEFAULT_TTL_SECONDS", 60, 24*time.Hour),
 
 		LoginLimitEnabled: e.boolean("LOGIN_RATE_LIMIT_ENABLED", true),
-		LoginLimitAccount: e.integer("LOGIN_RATE_LIMIT_REQUESTS", 10, 1, 1<<30),
-		LoginLimitIP:      e.integer("LOGIN_RATE_LIMIT_IP_REQUESTS", 50, 1, 1<<30),
-		LoginLimitWindow:  time.Duration(e.integer("LOGIN_RATE_LIMIT_WINDOW_SECONDS", 300, 1, 86400)) * time.Second,
+		LoginLimitAccount: e.integer("LOGIN_RATE_LIMIT_REQUESTS", 10, 1, middleware.MaxRateLimit),
+		LoginLimitIP:      e.integer("LOGIN_RATE_LIMIT_IP_REQUESTS", 50, 1, middleware.MaxRateLimit),
+		LoginLimitWindow:  e.seconds("LOGIN_RATE_LIMIT_WINDOW_SECONDS", 300, middleware.MaxRateLimitWindow),
 
 		ReadHeaderTimeout: e.duration("HTTP_READ_HEADER_TIMEOUT", 5*time.Second),
 		ReadTimeout:       e.duration("HTTP_READ_TIMEOUT", 30*time.Second),
@@ -222,6 +284,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		ShutdownDelay:     e.duration("SHUTDOWN_DELAY", 0),
 		StartupTimeout:    e.duration("STARTUP_TIMEOUT", 30*time.Second),
 	}
+	c.CORS, c.CORSOrigins = e.cors()
 	switch lvl := e.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "warning", "error"); lvl {
 	case "debug":
 		c.LogLevel = slog.LevelDebug

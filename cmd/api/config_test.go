@@ -19,6 +19,9 @@ func TestConfigDefaults(t *testing.T) {
 		c.DatabaseURL != "" || c.ShutdownTimeout != 20*time.Second || c.TelemetrySampleRate != 1 {
 		t.Fatalf("defaults: %+v", c)
 	}
+	if c.CORS != nil || c.CORSOrigins != nil {
+		t.Fatalf("CORS on by default: %v", c.CORSOrigins)
+	}
 	if !c.LoginLimitEnabled || c.LoginLimitAccount != 10 || c.LoginLimitIP != 50 || c.LoginLimitWindow != 5*time.Minute {
 		t.Fatalf("login limit defaults: %+v", c)
 	}
@@ -40,6 +43,11 @@ func TestConfigMalformed(t *testing.T) {
 		"TRUSTED_PROXIES":             {"TRUSTED_PROXIES": "10.0.0.0/8, not-a-cidr"},
 		"LOGIN_RATE_LIMIT_REQUESTS":   {"LOGIN_RATE_LIMIT_REQUESTS": "0"},
 		"LOGIN_RATE_LIMIT_ENABLED":    {"LOGIN_RATE_LIMIT_ENABLED": "perhaps"},
+		"CORS_ALLOWED_ORIGINS":        {"CORS_ALLOWED_ORIGINS": "https://app.example.com/"},
+		"CORS_ALLOW_CREDENTIALS":      {"CORS_ALLOWED_ORIGINS": "*", "CORS_ALLOW_CREDENTIALS": "true"},
+		"CORS_ALLOWED_METHODS":        {"CORS_ALLOWED_METHODS": "GET, *"},
+		"CORS_ALLOWED_HEADERS":        {"CORS_ALLOWED_HEADERS": "*"},
+		"CORS_MAX_AGE_SECONDS":        {"CORS_MAX_AGE_SECONDS": "90000"},
 	}
 	for name, env := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -55,6 +63,21 @@ func TestConfigMalformed(t *testing.T) {
 				t.Fatalf("message leaks a password: %q", msg)
 			}
 		})
+	}
+}
+
+func TestConfigCORS(t *testing.T) {
+	c, err := loadConfig(envOf(map[string]string{"CORS_ALLOWED_ORIGINS": "https://App.example.com, http://localhost:5173",
+		"CORS_ALLOW_CREDENTIALS": "true", "CORS_MAX_AGE_SECONDS": "0"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.CORS == nil || strings.Join(c.CORSOrigins, " ") != "https://app.example.com http://localhost:5173" {
+		t.Fatalf("CORS %v, origins %q", c.CORS, c.CORSOrigins)
+	}
+	// A malformed CORS_* variable stops start-up even while CORS is off.
+	if _, err := loadConfig(envOf(map[string]string{"CORS_ALLOWED_HEADERS": "a b"})); err == nil || !strings.Contains(err.Error(), "CORS_ALLOWED_HEADERS") {
+		t.Fatalf("malformed header list with CORS off: %v", err)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -177,6 +178,7 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 			Window:     cfg.LoginLimitWindow,
 			Timeout:    cfg.RateLimitTimeout,
 		},
+		CORS: cfg.CORS,
 	}, service.Deps{
 		Logger:         logger,
 		Users:          users,
@@ -215,7 +217,8 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		return err
 	}
 	logger.Info("listening", "addr", ln.Addr().String(),
-		"rate_limit", rateStore != nil, "login_limit", loginStore != nil, "cache", cache != nil, "database", cfg.DatabaseURL != "", "redis", cfg.RedisURL != "")
+		"rate_limit", rateStore != nil, "login_limit", loginStore != nil, "cache", cache != nil, "database", cfg.DatabaseURL != "", "redis", cfg.RedisURL != "",
+		"cors_origins", strings.Join(cfg.CORSOrigins, ","))
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
