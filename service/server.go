@@ -40,6 +40,9 @@ type Config struct {
 	// LoginLimit bounds failed logins per IP and per account; used when
 	// Deps.LoginRateStore is set.
 	LoginLimit LoginLimitConfig
+	// SemConvMetrics also records the OpenTelemetry
+	// http.server.request.duration (TELEMETRY_SEMCONV; middleware.WithSemConv).
+	SemConvMetrics bool
 }
 
 // RateLimitConfig is CONTRACT §5's knobs.
@@ -146,7 +149,7 @@ func NewServer(cfg Config, deps Deps) *Server {
 	var h http.Handler = s.routes(limit, middleware.BodyLimit(cfg.MaxBodyBytes, s.respondStatus))
 	h = middleware.Recover(s.logger, s.respondStatus)(h)
 	h = middleware.AccessLog(s.logger)(h)
-	h = middleware.Telemetry(deps.Telemetry)(h)
+	h = middleware.Telemetry(deps.Telemetry, middleware.WithSemConv(cfg.SemConvMetrics))(h)
 	h = middleware.RequestContext(cfg.TrustedProxies)(h)
 	if deps.TracerProvider != nil {
 		prop := deps.Propagator
