@@ -34,10 +34,10 @@ func BenchmarkAccessLogLine(b *testing.B) {
 		return f
 	}
 	cfg := config{LogJSON: true, LogLevel: slog.LevelInfo}
-	b.Run("file", func(b *testing.B) { line(b, newLogger(open(b), cfg)) })
+	b.Run("file", func(b *testing.B) { line(b, newLogger(open(b), cfg, nil)) })
 	b.Run("buffered", func(b *testing.B) {
 		buf := newLogBuffer(open(b), logFlushEvery)
 		b.Cleanup(func() { _ = buf.Close() })
-		line(b, slog.New(flushOnWarn{newLogger(buf, cfg).Handler(), buf}))
+		line(b, slog.New(flushOnWarn{newLogger(buf, cfg, nil).Handler(), buf}))
 	})
 }
