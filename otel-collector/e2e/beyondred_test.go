@@ -141,7 +141,8 @@ func readDebugLogRecords(path string) ([]debugLogRecord, error) {
 			out = append(out, debugLogRecord{Attrs: map[string]string{}})
 			cur = &out[len(out)-1]
 		case cur == nil:
-		case strings.HasPrefix(line, "ResourceLog #"), strings.HasPrefix(line, "ScopeLogs #"):
+		case strings.Contains(line, "ResourceLog #"), strings.Contains(line, "ScopeLogs #"):
+			// (The first line of a batch follows the collector's own log prefix.)
 			cur = nil
 		case strings.HasPrefix(line, "Body: "):
 			cur.Body = unwrapValue(strings.TrimPrefix(line, "Body: "))
