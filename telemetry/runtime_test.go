@@ -12,15 +12,11 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
 
-// collectAll reads every metric of reader as name → data.
+// collectAll reads every metric of reader, whatever its scope, as name → data.
 func collectAll(t *testing.T, reader *sdkmetric.ManualReader) map[string]metricdata.Metrics {
 	t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]metricdata.Metrics{}
-	for _, sm := range rm.ScopeMetrics {
+	for _, sm := range collectRM(t, reader).ScopeMetrics {
 		for _, m := range sm.Metrics {
 			out[m.Name] = m
 		}
