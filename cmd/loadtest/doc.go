@@ -12,7 +12,7 @@
 // per request (INFO commandstats), then stops the server with SIGTERM.
 // Postgres scenarios run against a throw-away database (created, seeded with
 // users through SQL, and dropped); otel mode exports over OTLP/HTTP to a
-// sink inside this process that accepts /v1/traces and /v1/metrics and
+// sink inside this process that accepts /v1/traces, /v1/metrics and /v1/logs and
 // counts spans, so it measures the SDK's cost, not a collector's.
 //
 // Modes:
