@@ -1,10 +1,18 @@
 package service_test
 
 import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
 	"maps"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/bulwark-go/bulwark/middleware"
+	"github.com/bulwark-go/bulwark/service"
+	"github.com/bulwark-go/bulwark/storage/memory"
 	"github.com/bulwark-go/bulwark/telemetry"
 )
 
@@ -54,5 +62,35 @@ func TestSemConvHTTPServerDuration(t *testing.T) {
 		if !found {
 			t.Errorf("%s %s: no series with exactly %v; have %v", c.r.method, c.r.path, c.attrs, sem)
 		}
+	}
+}
+
+// TestSemConvInLogMode: in log mode TELEMETRY_SEMCONV is one more
+// metric.histogram line per request, in seconds, with the semconv attributes.
+func TestSemConvInLogMode(t *testing.T) {
+	var buf syncBuffer
+	logger := slog.New(telemetry.NewContextHandler(slog.NewJSONHandler(&buf, nil), middleware.RequestIDFromContext))
+	srv := service.NewServer(service.Config{SemConvMetrics: true}, service.Deps{
+		Logger: logger, Users: memory.NewUsers(), Tokens: service.NewTokens(testSecret, time.Hour),
+		Hasher: service.NewArgon2id(64, 1, 1), Telemetry: telemetry.NewLog(logger, 1, middleware.RequestIDFromContext),
+	})
+	srv.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/health", nil))
+	var sem []map[string]any
+	for _, line := range bytes.Split([]byte(buf.String()), []byte("\n")) {
+		var m map[string]any
+		if json.Unmarshal(line, &m) == nil && m["name"] == telemetry.MetricHTTPServerRequestDuration {
+			sem = append(sem, m)
+		}
+	}
+	if len(sem) != 1 {
+		t.Fatalf("%d %s lines in:\n%s", len(sem), telemetry.MetricHTTPServerRequestDuration, buf.String())
+	}
+	m := sem[0]
+	if m["msg"] != telemetry.MsgHistogram || m["http.route"] != "/health" || m["http.request.method"] != "GET" ||
+		m["http.response.status_code"] != "200" || m["url.scheme"] != "http" {
+		t.Fatalf("line %v", m)
+	}
+	if v, ok := m["value"].(float64); !ok || v <= 0 || v > 10 {
+		t.Fatalf("value %v: want seconds", m["value"])
 	}
 }

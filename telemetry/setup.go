@@ -215,8 +215,8 @@ func validRate(r float64) bool { return !math.IsNaN(r) && r >= 0 && r <= 1 }
 type Provider struct {
 	// Mode is the mode in effect (ModeNoop, ModeLog or ModeOTel).
 	Mode string
-	// SemConv is Config.SemConv: whether the middleware should also record
-	// http.server.request.duration.
+	// SemConv is Config.SemConv outside noop mode: whether the middleware
+	// should also record http.server.request.duration.
 	SemConv bool
 	// Telemetry records metrics in the configured mode.
 	Telemetry Telemetry
@@ -556,7 +556,7 @@ func Setup(ctx context.Context, cfg Config, logger *slog.Logger) (*Provider, err
 	}
 	p := &Provider{
 		Mode:           st.mode,
-		SemConv:        cfg.SemConv,
+		SemConv:        cfg.SemConv && st.mode != ModeNoop, // nothing to record it into in noop mode
 		TracerProvider: tracenoop.NewTracerProvider(),
 		MeterProvider:  metricnoop.NewMeterProvider(),
 		Propagator:     NewPropagator(),
