@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -16,13 +17,31 @@ const (
 	MetricDuration = telemetry.MetricHTTPRequestDuration
 )
 
+// TelemetryOption tunes Telemetry.
+type TelemetryOption func(*telemetryOptions)
+
+type telemetryOptions struct{ semConv bool }
+
+// WithSemConv(true) makes Telemetry also record the stable OpenTelemetry
+// http.server.request.duration (telemetry.MetricHTTPServerRequestDuration:
+// seconds, attributes http.route, http.request.method,
+// http.response.status_code, url.scheme and, for a 5xx, error.type), from
+// the same measurement as the contract's histogram (TELEMETRY_SEMCONV).
+func WithSemConv(on bool) TelemetryOption {
+	return func(o *telemetryOptions) { o.semConv = on }
+}
+
 // Telemetry records http_requests_total and http_request_duration_ms for
 // every request with the tags method, route (the pattern without the method,
 // or "unmatched") and status_code, and names the active server span after the
 // route ("GET /api/v1/users/{id}", plain "GET" when unmatched) with the
 // http.route and request_id attributes. It must run inside RequestContext and
 // outside Recover, so panics are recorded as the 500 they become.
-func Telemetry(tel telemetry.Telemetry) func(http.Handler) http.Handler {
+func Telemetry(tel telemetry.Telemetry, opts ...TelemetryOption) func(http.Handler) http.Handler {
+	var o telemetryOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	var codes [600]string // status code strings, built once: no allocation per request
 	for i := range codes {
 		codes[i] = strconv.Itoa(i)
@@ -66,11 +85,36 @@ func Telemetry(tel telemetry.Telemetry) func(http.Handler) http.Handler {
 				{Key: "route", Value: s.route},
 				{Key: "status_code", Value: statusString(status)},
 			}
-			ms := float64(time.Since(s.start).Nanoseconds()) / 1e6
+			elapsed := time.Since(s.start)
+			ms := float64(elapsed.Nanoseconds()) / 1e6
 			tel.Counter(ctx, MetricRequests, 1, s.tags[:]...)
 			tel.Histogram(ctx, MetricDuration, ms, s.tags[:]...)
+			if o.semConv {
+				recordSemConv(ctx, tel, r, method, s.route, statusString(status), status, elapsed)
+			}
 		})
 	}
+}
+
+// recordSemConv records telemetry.MetricHTTPServerRequestDuration. The tags
+// live in a stack array; implementations never retain them.
+func recordSemConv(ctx context.Context, tel telemetry.Telemetry, r *http.Request, method, route, status string, code int, elapsed time.Duration) {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	var buf [5]telemetry.Tag
+	tags := append(buf[:0],
+		telemetry.Tag{Key: telemetry.SemConvAttrMethod, Value: method},
+		telemetry.Tag{Key: telemetry.SemConvAttrStatusCode, Value: status},
+		telemetry.Tag{Key: telemetry.SemConvAttrURLScheme, Value: scheme})
+	if route != RouteUnmatched {
+		tags = append(tags, telemetry.Tag{Key: telemetry.SemConvAttrRoute, Value: route})
+	}
+	if code >= 500 {
+		tags = append(tags, telemetry.Tag{Key: telemetry.SemConvAttrErrorType, Value: status})
+	}
+	tel.Histogram(ctx, telemetry.MetricHTTPServerRequestDuration, elapsed.Seconds(), tags...)
 }
 
 // knownMethod keeps metric and span names low-cardinality: a method outside

@@ -9,6 +9,7 @@
 #   otel-collector/e2e-stack.sh status       show pids and ports
 #   otel-collector/e2e-stack.sh run CMD...   start, run CMD with ports.env exported, stop
 #   otel-collector/e2e-stack.sh build        only build/install the binaries
+#   otel-collector/e2e-stack.sh prometheus   only install Prometheus and promtool (Debian) if missing
 #
 # Environment:
 #   E2E_DIR          state, logs, rendered configs (default <repo>/tmp/e2e-stack; gitignored)
@@ -48,13 +49,18 @@ build() {
       -o "$JAEGER_BIN" github.com/jaegertracing/jaeger/cmd/jaeger) >&2
     log "built Jaeger in $((SECONDS - t0))s"
   fi
-  if ! command -v prometheus >/dev/null 2>&1; then
+  install_prometheus
+  command -v curl >/dev/null 2>&1 || die "curl is required"
+}
+
+# Prometheus and promtool from Debian (also what `make slo-test` uses).
+install_prometheus() {
+  if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
     log "installing Prometheus from Debian"
     (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q prometheus) >&2
     # The Debian package may start a system service on :9090; we run our own process instead.
     if command -v systemctl >/dev/null 2>&1; then systemctl disable --now prometheus >/dev/null 2>&1 || true; fi
   fi
-  command -v curl >/dev/null 2>&1 || die "curl is required"
 }
 
 # A port is taken as free when nothing accepts a connection on it and we have not picked it.
@@ -156,7 +162,8 @@ COLLECTOR_METRICS_URL=http://127.0.0.1:$PROM_EXPORTER_PORT/metrics
 EOF
   set -a; . "$E2E_DIR/ports.env"; set +a
 
-  sed "s/__COLLECTOR_METRICS_TARGET__/127.0.0.1:$PROM_EXPORTER_PORT/" "$here/prometheus.local.yml" >"$E2E_DIR/prometheus.yml"
+  sed -e "s/__COLLECTOR_METRICS_TARGET__/127.0.0.1:$PROM_EXPORTER_PORT/" \
+    -e "s|__RULES_DIR__|$root/grafana/prometheus/rules|" "$here/prometheus.local.yml" >"$E2E_DIR/prometheus.yml"
 
   # Jaeger first, so the collector's exporter finds it listening.
   spawn jaeger "$JAEGER_BIN" --config "$here/jaeger.local.yaml"
@@ -202,6 +209,7 @@ cmd="${1:-start}"
 [[ $# -gt 0 ]] && shift
 case "$cmd" in
   build) build ;;
+  prometheus) install_prometheus ;;
   start) start_stack ;;
   stop) stop_stack ;;
   status) status ;;
@@ -212,5 +220,5 @@ case "$cmd" in
     set -a; . "$E2E_DIR/ports.env"; set +a
     "$@"
     ;;
-  *) die "usage: $0 start|stop|status|run CMD...|build" ;;
+  *) die "usage: $0 start|stop|status|run CMD...|build|prometheus" ;;
 esac

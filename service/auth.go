@@ -184,12 +184,9 @@ func (s *Server) verifyOnce(ctx context.Context, tok string) (uuid.UUID, error) 
 // FIRST_SUPERUSER_PASSWORD) unless a user with that email exists. It is
 // idempotent and safe when several instances start at once.
 func (s *Server) EnsureSuperuser(ctx context.Context, email, password string) error {
-	norm, ferr := normalizeEmail(email)
-	if ferr != nil {
-		return fmt.Errorf("FIRST_SUPERUSER_EMAIL: %s", ferr.Message)
-	}
-	if ferr := validatePassword(password); ferr != nil {
-		return fmt.Errorf("FIRST_SUPERUSER_PASSWORD: %s", ferr.Message)
+	norm, err := checkSuperuser(email, password)
+	if err != nil {
+		return err
 	}
 	if _, err := s.users.ByEmail(ctx, norm); err == nil {
 		return nil

@@ -44,6 +44,9 @@ type Config struct {
 	// CORS answers preflights and adds the CORS headers to every response
 	// (middleware.NewCORS); nil leaves CORS off.
 	CORS *middleware.CORS
+	// SemConvMetrics also records the OpenTelemetry
+	// http.server.request.duration (TELEMETRY_SEMCONV; middleware.WithSemConv).
+	SemConvMetrics bool
 }
 
 // RateLimitConfig is CONTRACT §5's knobs.
@@ -155,7 +158,7 @@ func NewServer(cfg Config, deps Deps) *Server {
 	}
 	h = middleware.Recover(s.logger, s.respondStatus)(h)
 	h = middleware.AccessLog(s.logger)(h)
-	h = middleware.Telemetry(deps.Telemetry)(h)
+	h = middleware.Telemetry(deps.Telemetry, middleware.WithSemConv(cfg.SemConvMetrics))(h)
 	h = middleware.RequestContext(cfg.TrustedProxies)(h)
 	if deps.TracerProvider != nil {
 		prop := deps.Propagator

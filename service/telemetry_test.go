@@ -34,11 +34,12 @@ type otelEnv struct {
 func newOTelEnv(t *testing.T, limit int) *otelEnv {
 	t.Helper()
 	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	// As telemetry.Setup builds it in otel mode with TELEMETRY_SEMCONV=true.
+	mp := sdkmetric.NewMeterProvider(append(telemetry.MeterProviderOptions(), sdkmetric.WithReader(reader))...)
 	spans := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()); _ = mp.Shutdown(context.Background()) })
-	tel, err := telemetry.NewOTel(mp)
+	tel, err := telemetry.NewOTel(mp, telemetry.SemConvInstruments()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +47,7 @@ func newOTelEnv(t *testing.T, limit int) *otelEnv {
 	logger := slog.New(telemetry.NewContextHandler(slog.NewJSONHandler(logs, nil), middleware.RequestIDFromContext))
 	store := memory.NewUsers()
 	tokens := service.NewTokens(testSecret, time.Hour)
-	srv := service.NewServer(service.Config{MaxBodyBytes: 4096, RateLimit: service.RateLimitConfig{Requests: limit, Window: time.Minute}},
+	srv := service.NewServer(service.Config{MaxBodyBytes: 4096, RateLimit: service.RateLimitConfig{Requests: limit, Window: time.Minute}, SemConvMetrics: true},
 		service.Deps{
 			Logger: logger, Users: panicky{store}, Tokens: tokens, Hasher: service.NewArgon2id(64, 1, 1),
 			Telemetry: tel, TracerProvider: tp, Propagator: telemetry.NewPropagator(),

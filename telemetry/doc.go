@@ -17,11 +17,21 @@
 // [NewContextHandler] wraps an slog.Handler so that every record logged with a
 // context carries request_id, trace_id and span_id.
 //
-// [Setup] builds the whole stack from a [Config] and the standard OTEL_*
-// environment variables: resource, MeterProvider (OTLP or stdout),
-// TracerProvider (OTLP or no exporter), sampler and W3C propagator. It never
-// sets the OpenTelemetry globals; the caller owns the returned [Provider] and
-// must call its Shutdown, which flushes every pending span and metric.
+// [Setup] builds the whole stack from a [Config], which carries every setting,
+// the standard OTEL_* variables included (through Config.Getenv; the package
+// never calls os.Getenv): resource, MeterProvider (OTLP or stdout, with the
+// Go runtime and process metrics and an explicit per-instrument
+// [CardinalityLimit]), TracerProvider (OTLP or no exporter), sampler, W3C
+// propagator and, with an OTLP logs endpoint, a LoggerProvider whose slog
+// handler (the otelslog bridge) sends log records with their trace and span
+// IDs. [Config.Validate] is the same check Setup starts with, so a
+// configuration check (cmd/api -check-config) refuses exactly what Setup
+// would. Setup never sets the OpenTelemetry globals; the caller owns the
+// returned [Provider] and must call its Shutdown, which flushes every pending
+// span, log record and metric.
+//
+// [SemConvInstruments] is the stable http.server.request.duration that the
+// HTTP middleware records as well when TELEMETRY_SEMCONV is set.
 //
 // The package has no package-level mutable state and no init functions.
 package telemetry

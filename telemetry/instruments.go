@@ -14,7 +14,43 @@ const (
 	// MetricCacheRequests counts cache results (tags cache, result = hit |
 	// miss | error).
 	MetricCacheRequests = "cache_requests_total"
+	// MetricHTTPServerRequestDuration is the stable OpenTelemetry HTTP server
+	// metric, recorded in addition to the above when TELEMETRY_SEMCONV is
+	// true (seconds, SemConvDurationBuckets, attributes SemConvAttr*).
+	MetricHTTPServerRequestDuration = "http.server.request.duration"
 )
+
+// Attribute keys of MetricHTTPServerRequestDuration (OpenTelemetry HTTP
+// semantic conventions, stable). All are recorded as strings, the status
+// code too: the Telemetry interface carries string tags, and Prometheus
+// labels are strings anyway. http.route is left out when no route matched;
+// error.type is the status code of a 5xx answer.
+const (
+	SemConvAttrRoute      = "http.route"
+	SemConvAttrMethod     = "http.request.method"
+	SemConvAttrStatusCode = "http.response.status_code"
+	SemConvAttrURLScheme  = "url.scheme"
+	SemConvAttrErrorType  = "error.type"
+)
+
+// SemConvDurationBuckets returns the explicit bucket boundaries (seconds)
+// the semantic conventions advise for http.server.request.duration. Each
+// call returns a new slice.
+func SemConvDurationBuckets() []float64 {
+	return []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
+}
+
+// SemConvInstruments returns the instruments Setup adds in otel mode when
+// Config.SemConv is set. Each call returns a new slice.
+func SemConvInstruments() []InstrumentSpec {
+	return []InstrumentSpec{{
+		Name:        MetricHTTPServerRequestDuration,
+		Kind:        KindHistogram,
+		Unit:        "s",
+		Description: "Duration of HTTP server requests.",
+		Buckets:     SemConvDurationBuckets(),
+	}}
+}
 
 // Units of the known instruments. They are the single place to change if
 // the exported series names come out wrong.

@@ -22,12 +22,19 @@ func newManual(t *testing.T) (*sdkmetric.ManualReader, *sdkmetric.MeterProvider)
 	return r, mp
 }
 
-func collect(t *testing.T, r *sdkmetric.ManualReader) map[string]metricdata.Metrics {
+// collectRM is one collection of r.
+func collectRM(t *testing.T, r *sdkmetric.ManualReader) metricdata.ResourceMetrics {
 	t.Helper()
 	var rm metricdata.ResourceMetrics
 	if err := r.Collect(context.Background(), &rm); err != nil {
 		t.Fatal(err)
 	}
+	return rm
+}
+
+func collect(t *testing.T, r *sdkmetric.ManualReader) map[string]metricdata.Metrics {
+	t.Helper()
+	rm := collectRM(t, r)
 	out := map[string]metricdata.Metrics{}
 	for _, sm := range rm.ScopeMetrics {
 		if sm.Scope.Name != telemetry.MeterName {

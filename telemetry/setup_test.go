@@ -3,6 +3,8 @@ package telemetry_test
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -19,6 +21,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
+	colllogs "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	collmetrics "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	colltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
@@ -27,17 +30,27 @@ import (
 	"github.com/bulwark-go/bulwark/telemetry"
 )
 
-// clearOTelEnv blanks every variable that could leak in from the machine.
+// clearOTelEnv blanks every variable of the process environment that could
+// leak in from the machine: Setup reads its own through Config.Getenv, but
+// the exporters and the SDK read some themselves (and the process's would
+// also show that Setup does not read os.Getenv).
 func clearOTelEnv(t *testing.T) {
 	t.Helper()
-	for _, k := range []string{
-		telemetry.EnvOTLPEndpoint, telemetry.EnvOTLPMetricsEndpoint, telemetry.EnvOTLPTracesEndpoint,
-		telemetry.EnvOTLPProtocol, telemetry.EnvOTLPMetricsProtocol, telemetry.EnvOTLPTracesProtocol,
-		telemetry.EnvTracesSampler, telemetry.EnvTracesSamplerArg,
-		telemetry.EnvServiceName, telemetry.EnvResourceAttributes, telemetry.EnvMetricExportInterval,
-		"OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_COMPRESSION", "OTEL_EXPORTER_OTLP_INSECURE",
-	} {
+	for _, k := range append(telemetry.EnvVars(),
+		"OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_COMPRESSION", "OTEL_EXPORTER_OTLP_INSECURE") {
 		t.Setenv(k, "")
+	}
+}
+
+// env returns a getenv over the key/value pairs kv.
+func env(kv ...string) func(string) string {
+	return func(k string) string {
+		for i := 0; i < len(kv); i += 2 {
+			if kv[i] == k {
+				return kv[i+1]
+			}
+		}
+		return ""
 	}
 }
 
@@ -56,16 +69,6 @@ func mustShutdown(t *testing.T, p *telemetry.Provider) {
 }
 
 func TestConfigFromEnv(t *testing.T) {
-	env := func(kv ...string) func(string) string {
-		return func(k string) string {
-			for i := 0; i < len(kv); i += 2 {
-				if kv[i] == k {
-					return kv[i+1]
-				}
-			}
-			return ""
-		}
-	}
 	for _, tc := range []struct {
 		name    string
 		getenv  func(string) string
@@ -81,6 +84,17 @@ func TestConfigFromEnv(t *testing.T) {
 		{"rate > 1", env("TELEMETRY_SAMPLE_RATE", "1.5"), "", 0, "TELEMETRY_SAMPLE_RATE"},
 		{"rate NaN", env("TELEMETRY_SAMPLE_RATE", "NaN"), "", 0, "TELEMETRY_SAMPLE_RATE"},
 		{"rate word", env("TELEMETRY_SAMPLE_RATE", "half"), "", 0, "TELEMETRY_SAMPLE_RATE"},
+		{"semconv word", env("TELEMETRY_SEMCONV", "sometimes"), "", 0, "TELEMETRY_SEMCONV"},
+		// In otel mode the OTEL_* variables are validated too (what Setup
+		// would refuse); outside it they are not read.
+		{"otel bad protocol", env("TELEMETRY_MODE", "otel", "OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318", "OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"), "", 0, "telemetry: OTEL_EXPORTER_OTLP_PROTOCOL"},
+		{"otel bad sampler", env("TELEMETRY_MODE", "otel", "OTEL_TRACES_SAMPLER", "sometimes"), "", 0, "telemetry: OTEL_TRACES_SAMPLER"},
+		{"otel bad sampler arg", env("TELEMETRY_MODE", "otel", "OTEL_TRACES_SAMPLER", "traceidratio", "OTEL_TRACES_SAMPLER_ARG", "2"), "", 0, "telemetry: OTEL_TRACES_SAMPLER_ARG"},
+		{"otel bad endpoint", env("TELEMETRY_MODE", "otel", "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "collector:4318"), "", 0, "telemetry: OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"},
+		{"otel bad logs exporter", env("TELEMETRY_MODE", "otel", "OTEL_LOGS_EXPORTER", "console"), "", 0, "telemetry: OTEL_LOGS_EXPORTER"},
+		{"otel bad resource", env("TELEMETRY_MODE", "otel", "OTEL_RESOURCE_ATTRIBUTES", "a=1,b"), "", 0, "telemetry: OTEL_RESOURCE_ATTRIBUTES"},
+		{"otel bad interval", env("TELEMETRY_MODE", "otel", "OTEL_METRIC_EXPORT_INTERVAL", "1s"), "", 0, "telemetry: OTEL_METRIC_EXPORT_INTERVAL"},
+		{"log ignores OTEL_*", env("TELEMETRY_MODE", "log", "OTEL_TRACES_SAMPLER", "sometimes"), telemetry.ModeLog, 1, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, err := telemetry.ConfigFromEnv(tc.getenv)
@@ -113,11 +127,11 @@ func TestSetupRejectsBadConfig(t *testing.T) {
 
 func TestSetupNoopAndLog(t *testing.T) {
 	clearOTelEnv(t)
-	t.Setenv(telemetry.EnvOTLPEndpoint, "http://127.0.0.1:1") // ignored outside otel mode
+	getenv := env(telemetry.EnvOTLPEndpoint, "http://127.0.0.1:1") // ignored outside otel mode
 	for _, mode := range []string{"", telemetry.ModeNoop, telemetry.ModeLog} {
 		var buf bytes.Buffer
 		logger := slog.New(telemetry.NewContextHandler(slog.NewJSONHandler(&buf, nil), requestIDFrom))
-		p, err := telemetry.Setup(context.Background(), telemetry.Config{Mode: mode, SampleRate: 1}, logger)
+		p, err := telemetry.Setup(context.Background(), telemetry.Config{Mode: mode, SampleRate: 1, Getenv: getenv}, logger)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,7 +141,7 @@ func TestSetupNoopAndLog(t *testing.T) {
 		if _, ok := p.MeterProvider.(metricnoop.MeterProvider); !ok {
 			t.Errorf("mode %q: MeterProvider %T, want the no-op one", mode, p.MeterProvider)
 		}
-		if p.Propagator == nil || p.Telemetry == nil {
+		if p.Propagator == nil || p.Telemetry == nil || p.LogHandler != nil {
 			t.Fatalf("mode %q: nil field in %+v", mode, p)
 		}
 		buf.Reset()
@@ -165,11 +179,10 @@ func TestPropagatorFields(t *testing.T) {
 
 func TestSetupOTelStdout(t *testing.T) {
 	clearOTelEnv(t)
-	t.Setenv(telemetry.EnvServiceName, "svc-from-env")
 	var out syncBuffer
 	p, err := telemetry.Setup(context.Background(), telemetry.Config{
 		Mode: telemetry.ModeOTel, SampleRate: 1, ServiceVersion: "1.2.3",
-		Stdout: &out, MetricInterval: time.Hour,
+		Stdout: &out, MetricInterval: time.Hour, Getenv: env(telemetry.EnvServiceName, "svc-from-env"),
 	}, quietLogger())
 	if err != nil {
 		t.Fatal(err)
@@ -215,9 +228,11 @@ func (b *syncBuffer) Len() int       { b.mu.Lock(); defer b.mu.Unlock(); return 
 
 // otlpSink collects what an in-test OTLP receiver got.
 type otlpSink struct {
-	mu      sync.Mutex
-	metrics []*collmetrics.ExportMetricsServiceRequest
-	traces  []*colltrace.ExportTraceServiceRequest
+	mu          sync.Mutex
+	wantTraceID string // of the request runRequestAndShutdown recorded
+	metrics     []*collmetrics.ExportMetricsServiceRequest
+	traces      []*colltrace.ExportTraceServiceRequest
+	logs        []*colllogs.ExportLogsServiceRequest
 }
 
 func (s *otlpSink) counts() (metrics, traces int) {
@@ -269,21 +284,53 @@ func (s *otlpSink) check(t *testing.T, wantService string) {
 	if spans != 1 {
 		t.Errorf("got %d spans, want 1", spans)
 	}
+	// The log record: body, request_id attribute, and the trace and span
+	// IDs of the span it was logged in.
+	found := false
+	for _, req := range s.logs {
+		for _, rl := range req.GetResourceLogs() {
+			for _, sl := range rl.GetScopeLogs() {
+				for _, lr := range sl.GetLogRecords() {
+					attrs := map[string]string{}
+					for _, kv := range lr.GetAttributes() {
+						attrs[kv.GetKey()] = kv.GetValue().GetStringValue()
+					}
+					t.Logf("log record %q trace %x span %x attrs %v", lr.GetBody().GetStringValue(), lr.GetTraceId(), lr.GetSpanId(), attrs)
+					if lr.GetBody().GetStringValue() == "request" && attrs["request_id"] == "req-1" &&
+						hex.EncodeToString(lr.GetTraceId()) == s.wantTraceID && lr.GetSeverityText() == "INFO" {
+						found = true
+					}
+				}
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no OTLP log record \"request\" with request_id req-1 and trace ID %s in %d log exports", s.wantTraceID, len(s.logs))
+	}
 }
 
-// runRequest records what one finished request would, then shuts down.
-func runRequestAndShutdown(t *testing.T, sink *otlpSink) {
+// runRequestAndShutdown records what one finished request would, then
+// shuts down.
+func runRequestAndShutdown(t *testing.T, sink *otlpSink, getenv func(string) string) {
 	t.Helper()
 	p, err := telemetry.Setup(context.Background(), telemetry.Config{
 		Mode: telemetry.ModeOTel, SampleRate: 1, ServiceVersion: "9.9.9",
-		Stdout: io.Discard, MetricInterval: time.Hour,
+		Stdout: io.Discard, MetricInterval: time.Hour, Getenv: getenv,
 	}, quietLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, span := p.TracerProvider.Tracer("t").Start(context.Background(), "GET /api/v1/users/{id}")
+	if p.LogHandler == nil {
+		t.Fatal("an OTLP endpoint is set, but Provider.LogHandler is nil")
+	}
+	logger := slog.New(telemetry.NewContextHandler(p.LogHandler, requestIDFrom))
+	ctx, span := p.TracerProvider.Tracer("t").Start(withRequestID(context.Background(), "req-1"), "GET /api/v1/users/{id}")
 	p.Telemetry.Counter(ctx, telemetry.MetricHTTPRequestsTotal, 1, tags3...)
 	p.Telemetry.Histogram(ctx, telemetry.MetricHTTPRequestDuration, 3.5, tags3...)
+	logger.InfoContext(ctx, "request", "status", 200)
+	sink.mu.Lock()
+	sink.wantTraceID = span.SpanContext().TraceID().String()
+	sink.mu.Unlock()
 	span.End()
 	if m, tr := sink.counts(); m != 0 || tr != 0 {
 		t.Fatalf("exported before Shutdown: %d metrics, %d traces", m, tr)
@@ -319,6 +366,13 @@ func TestSetupOTLPHTTP(t *testing.T) {
 						return
 					}
 					sink.traces = append(sink.traces, &req)
+				case "/v1/logs":
+					var req colllogs.ExportLogsServiceRequest
+					if err := proto.Unmarshal(body, &req); err != nil {
+						http.Error(w, err.Error(), http.StatusBadRequest)
+						return
+					}
+					sink.logs = append(sink.logs, &req)
 				default:
 					http.NotFound(w, r)
 					return
@@ -326,10 +380,8 @@ func TestSetupOTLPHTTP(t *testing.T) {
 				w.Header().Set("Content-Type", "application/x-protobuf")
 			}))
 			defer srv.Close()
-			t.Setenv(telemetry.EnvOTLPEndpoint, srv.URL)
-			t.Setenv(telemetry.EnvOTLPProtocol, protocol)
-			t.Setenv(telemetry.EnvResourceAttributes, "deployment.environment=test")
-			runRequestAndShutdown(t, sink)
+			runRequestAndShutdown(t, sink, env(telemetry.EnvOTLPEndpoint, srv.URL, telemetry.EnvOTLPProtocol, protocol,
+				telemetry.EnvResourceAttributes, "deployment.environment=test"))
 			sink.check(t, telemetry.DefaultServiceName)
 		})
 	}
@@ -359,6 +411,18 @@ func (g grpcTraces) Export(_ context.Context, req *colltrace.ExportTraceServiceR
 	return &colltrace.ExportTraceServiceResponse{}, nil
 }
 
+type grpcLogs struct {
+	colllogs.UnimplementedLogsServiceServer
+	sink *otlpSink
+}
+
+func (g grpcLogs) Export(_ context.Context, req *colllogs.ExportLogsServiceRequest) (*colllogs.ExportLogsServiceResponse, error) {
+	g.sink.mu.Lock()
+	defer g.sink.mu.Unlock()
+	g.sink.logs = append(g.sink.logs, req)
+	return &colllogs.ExportLogsServiceResponse{}, nil
+}
+
 func TestSetupOTLPGRPC(t *testing.T) {
 	clearOTelEnv(t)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -369,13 +433,13 @@ func TestSetupOTLPGRPC(t *testing.T) {
 	srv := grpc.NewServer()
 	collmetrics.RegisterMetricsServiceServer(srv, grpcMetrics{sink: sink})
 	colltrace.RegisterTraceServiceServer(srv, grpcTraces{sink: sink})
+	colllogs.RegisterLogsServiceServer(srv, grpcLogs{sink: sink})
 	go func() { _ = srv.Serve(lis) }()
 	defer srv.Stop()
 
-	t.Setenv(telemetry.EnvOTLPEndpoint, "http://"+lis.Addr().String()) // http:// = insecure
-	t.Setenv(telemetry.EnvOTLPProtocol, "grpc")
-	t.Setenv(telemetry.EnvResourceAttributes, "deployment.environment=test,service.name=from-attrs")
-	runRequestAndShutdown(t, sink)
+	runRequestAndShutdown(t, sink, env(telemetry.EnvOTLPEndpoint, "http://"+lis.Addr().String(), // http:// = insecure
+		telemetry.EnvOTLPProtocol, "grpc",
+		telemetry.EnvResourceAttributes, "deployment.environment=test,service.name=from-attrs"))
 	sink.check(t, "from-attrs")
 }
 
@@ -383,16 +447,14 @@ func TestSetupSignalSpecificEndpointAndProtocol(t *testing.T) {
 	clearOTelEnv(t)
 	// Only traces have an endpoint; metrics fall back to stdout. The
 	// traces protocol is invalid and must be reported by name.
-	t.Setenv(telemetry.EnvOTLPTracesEndpoint, "http://127.0.0.1:1/v1/traces")
-	t.Setenv(telemetry.EnvOTLPTracesProtocol, "http/json")
-	_, err := telemetry.Setup(context.Background(), telemetry.Config{Mode: telemetry.ModeOTel, SampleRate: 1, Stdout: io.Discard}, quietLogger())
+	_, err := telemetry.Setup(context.Background(), telemetry.Config{Mode: telemetry.ModeOTel, SampleRate: 1, Stdout: io.Discard,
+		Getenv: env(telemetry.EnvOTLPTracesEndpoint, "http://127.0.0.1:1/v1/traces", telemetry.EnvOTLPTracesProtocol, "http/json")}, quietLogger())
 	if err == nil || !strings.Contains(err.Error(), telemetry.EnvOTLPTracesProtocol) {
 		t.Fatalf("err = %v, want one naming %s", err, telemetry.EnvOTLPTracesProtocol)
 	}
 
-	t.Setenv(telemetry.EnvOTLPTracesProtocol, "")
-	t.Setenv(telemetry.EnvOTLPProtocol, "carrier-pigeon")
-	_, err = telemetry.Setup(context.Background(), telemetry.Config{Mode: telemetry.ModeOTel, SampleRate: 1, Stdout: io.Discard}, quietLogger())
+	_, err = telemetry.Setup(context.Background(), telemetry.Config{Mode: telemetry.ModeOTel, SampleRate: 1, Stdout: io.Discard,
+		Getenv: env(telemetry.EnvOTLPTracesEndpoint, "http://127.0.0.1:1/v1/traces", telemetry.EnvOTLPProtocol, "carrier-pigeon")}, quietLogger())
 	if err == nil || !strings.Contains(err.Error(), telemetry.EnvOTLPProtocol+":") {
 		t.Fatalf("err = %v, want one naming %s", err, telemetry.EnvOTLPProtocol)
 	}
@@ -421,9 +483,8 @@ func TestSetupSampler(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clearOTelEnv(t)
-			t.Setenv(telemetry.EnvTracesSampler, tc.sampler)
-			t.Setenv(telemetry.EnvTracesSamplerArg, tc.samplerArg)
-			p, err := telemetry.Setup(context.Background(), telemetry.Config{Mode: telemetry.ModeOTel, SampleRate: tc.rate, Stdout: io.Discard}, quietLogger())
+			p, err := telemetry.Setup(context.Background(), telemetry.Config{Mode: telemetry.ModeOTel, SampleRate: tc.rate, Stdout: io.Discard,
+				Getenv: env(telemetry.EnvTracesSampler, tc.sampler, telemetry.EnvTracesSamplerArg, tc.samplerArg)}, quietLogger())
 			if tc.wantErrName != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErrName+":") {
 					t.Fatalf("err = %v, want one naming %s", err, tc.wantErrName)
@@ -455,5 +516,62 @@ func TestSetupSampler(t *testing.T) {
 			}
 			child.End()
 		})
+	}
+}
+
+// TestSetupReadsNoProcessEnvironment: Setup takes the OTEL_* variables only
+// through Config.Getenv. A sampler name in the process environment that
+// Setup would refuse changes nothing when Getenv does not return it.
+func TestSetupReadsNoProcessEnvironment(t *testing.T) {
+	clearOTelEnv(t)
+	t.Setenv(telemetry.EnvTracesSampler, "no-such-sampler")
+	t.Setenv(telemetry.EnvOTLPProtocol, "carrier-pigeon")
+	t.Setenv(telemetry.EnvOTLPEndpoint, "http://127.0.0.1:1")
+	p, err := telemetry.Setup(context.Background(), telemetry.Config{Mode: telemetry.ModeOTel, SampleRate: 1, Stdout: io.Discard}, quietLogger())
+	if err != nil {
+		t.Fatalf("Setup read the process environment: %v", err)
+	}
+	defer mustShutdown(t, p)
+	if p.LogHandler != nil {
+		t.Error("LogHandler set although Getenv gives no endpoint")
+	}
+	// The same values through Getenv are refused, by name.
+	_, err = telemetry.Setup(context.Background(), telemetry.Config{Mode: telemetry.ModeOTel, SampleRate: 1, Stdout: io.Discard,
+		Getenv: env(telemetry.EnvTracesSampler, "no-such-sampler")}, quietLogger())
+	if err == nil || !strings.Contains(err.Error(), telemetry.EnvTracesSampler) {
+		t.Fatalf("err = %v, want one naming %s", err, telemetry.EnvTracesSampler)
+	}
+}
+
+// TestValidateIsSetup: for each bad value, Validate and Setup fail with the
+// same message (they run the same resolve step), and for the good ones both
+// pass.
+func TestValidateIsSetup(t *testing.T) {
+	clearOTelEnv(t)
+	for _, getenv := range []func(string) string{
+		env(telemetry.EnvOTLPEndpoint, "http://127.0.0.1:1", telemetry.EnvOTLPProtocol, "http/json"),
+		env(telemetry.EnvOTLPEndpoint, "http://127.0.0.1:1", telemetry.EnvOTLPLogsProtocol, "thrift"),
+		env(telemetry.EnvTracesSampler, "jaeger_remote"),
+		env(telemetry.EnvTracesSampler, "parentbased_traceidratio", telemetry.EnvTracesSamplerArg, "-1"),
+		env(telemetry.EnvOTLPTracesEndpoint, "127.0.0.1:4317"),
+		env(telemetry.EnvResourceAttributes, "k=%zz"),
+		env(telemetry.EnvMetricExportInterval, "0"),
+		env(telemetry.EnvLogsExporter, "stdout"),
+		env(), // good
+		env(telemetry.EnvOTLPEndpoint, "http://127.0.0.1:1", telemetry.EnvLogsExporter, "none", telemetry.EnvTracesSampler, "always_off"), // good
+	} {
+		cfg := telemetry.Config{Mode: telemetry.ModeOTel, SampleRate: 1, Stdout: io.Discard, Getenv: getenv}
+		verr := cfg.Validate()
+		p, serr := telemetry.Setup(context.Background(), cfg, quietLogger())
+		if serr == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = p.Shutdown(ctx) // an export to 127.0.0.1:1 fails: not what this test is about
+			cancel()
+		}
+		if fmt.Sprint(verr) != fmt.Sprint(serr) {
+			t.Errorf("Validate: %v; Setup: %v", verr, serr)
+		} else {
+			t.Logf("both: %v", verr)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -10,6 +11,9 @@ import (
 
 	"github.com/bulwark-go/bulwark/middleware"
 	"github.com/bulwark-go/bulwark/service"
+	"github.com/bulwark-go/bulwark/storage/postgres"
+	"github.com/bulwark-go/bulwark/storage/redis"
+	"github.com/bulwark-go/bulwark/telemetry"
 )
 
 // config is everything the process reads from the environment (CONTRACT §7).
@@ -32,8 +36,13 @@ type config struct {
 	LogJSON  bool
 	LogLevel slog.Level
 
-	TelemetryMode       string
-	TelemetrySampleRate float64
+	// Telemetry is TELEMETRY_* parsed and the OTEL_* variables validated
+	// by telemetry.ConfigFromEnv (its Getenv reads them at Setup).
+	Telemetry telemetry.Config
+
+	// DebugAddr is where the debug listener (pprof, build info, effective
+	// configuration) listens; empty: no debug listener.
+	DebugAddr string
 
 	RateLimitEnabled  bool
 	RateLimitRequests int
@@ -60,12 +69,29 @@ type config struct {
 	ShutdownTimeout   time.Duration
 	ShutdownDelay     time.Duration
 	StartupTimeout    time.Duration
+
+	// Effective is every variable read, with the value in effect (defaults
+	// applied), secrets redacted: what the debug listener shows.
+	Effective map[string]string
 }
 
-// envReader parses variables one by one and keeps the first error.
+// redacted stands in for a secret's value in Effective.
+const redacted = "[redacted]"
+
+// envReader parses variables one by one, keeps the first error and notes
+// the value in effect of each variable it reads.
 type envReader struct {
-	getenv func(string) string
-	err    error
+	getenv    func(string) string
+	err       error
+	effective map[string]string
+}
+
+// note records the value in effect of name (already redacted if secret).
+func (e *envReader) note(name, value string) {
+	if e.effective == nil {
+		e.effective = map[string]string{}
+	}
+	e.effective[name] = value
 }
 
 func (e *envReader) fail(name, value, why string) {
@@ -75,22 +101,37 @@ func (e *envReader) fail(name, value, why string) {
 }
 
 func (e *envReader) str(name, def string) string {
-	if v := e.getenv(name); v != "" {
-		return v
+	v := e.getenv(name)
+	if v == "" {
+		v = def
 	}
-	return def
+	e.note(name, v)
+	return v
+}
+
+// secret is str for a value that must never be shown: Effective says only
+// whether it is set.
+func (e *envReader) secret(name string) string {
+	v := e.getenv(name)
+	if v != "" {
+		e.note(name, redacted)
+	} else {
+		e.note(name, "")
+	}
+	return v
 }
 
 func (e *envReader) integer(name string, def, lo, hi int) int {
-	v := strings.TrimSpace(e.getenv(name))
-	if v == "" {
-		return def
+	n := def
+	if v := strings.TrimSpace(e.getenv(name)); v != "" {
+		i, err := strconv.Atoi(v)
+		if err != nil || i < lo || i > hi {
+			e.fail(name, v, fmt.Sprintf("must be an integer from %d to %d", lo, hi))
+		} else {
+			n = i
+		}
 	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < lo || n > hi {
-		e.fail(name, v, fmt.Sprintf("must be an integer from %d to %d", lo, hi))
-		return def
-	}
+	e.note(name, strconv.Itoa(n))
 	return n
 }
 
@@ -100,67 +141,60 @@ func (e *envReader) seconds(name string, def int, max time.Duration) time.Durati
 }
 
 func (e *envReader) boolean(name string, def bool) bool {
-	v := strings.TrimSpace(e.getenv(name))
-	if v == "" {
-		return def
+	b := def
+	if v := strings.TrimSpace(e.getenv(name)); v != "" {
+		switch strings.ToLower(v) {
+		case "1", "true", "yes", "on":
+			b = true
+		case "0", "false", "no", "off":
+			b = false
+		default:
+			e.fail(name, v, "must be true or false")
+		}
 	}
-	switch strings.ToLower(v) {
-	case "1", "true", "yes", "on":
-		return true
-	case "0", "false", "no", "off":
-		return false
-	}
-	e.fail(name, v, "must be true or false")
-	return def
-}
-
-func (e *envReader) ratio(name string, def float64) float64 {
-	v := strings.TrimSpace(e.getenv(name))
-	if v == "" {
-		return def
-	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || f < 0 || f > 1 || f != f {
-		e.fail(name, v, "must be a number from 0 to 1")
-		return def
-	}
-	return f
+	e.note(name, strconv.FormatBool(b))
+	return b
 }
 
 // duration accepts a Go duration ("15s", "250ms") or a plain number of
 // seconds ("15").
 func (e *envReader) duration(name string, def time.Duration) time.Duration {
-	v := strings.TrimSpace(e.getenv(name))
-	if v == "" {
-		return def
+	d := def
+	if v := strings.TrimSpace(e.getenv(name)); v != "" {
+		if n, err := strconv.ParseFloat(v, 64); err == nil && n >= 0 && n < 1e6 {
+			d = time.Duration(n * float64(time.Second))
+		} else if p, err := time.ParseDuration(v); err == nil && p >= 0 {
+			d = p
+		} else {
+			e.fail(name, v, `must be a duration like "15s" or a number of seconds`)
+		}
 	}
-	if n, err := strconv.ParseFloat(v, 64); err == nil && n >= 0 && n < 1e6 {
-		return time.Duration(n * float64(time.Second))
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 {
-		e.fail(name, v, `must be a duration like "15s" or a number of seconds`)
-		return def
-	}
+	e.note(name, d.String())
 	return d
 }
 
 func (e *envReader) oneOf(name, def string, allowed ...string) string {
-	v := strings.ToLower(strings.TrimSpace(e.getenv(name)))
-	if v == "" {
-		return def
-	}
-	for _, a := range allowed {
-		if v == a {
-			return v
+	out := def
+	if v := strings.ToLower(strings.TrimSpace(e.getenv(name))); v != "" {
+		found := false
+		for _, a := range allowed {
+			found = found || v == a
+		}
+		if found {
+			out = v
+		} else {
+			e.fail(name, v, "must be one of "+strings.Join(allowed, ", "))
 		}
 	}
-	e.fail(name, v, "must be one of "+strings.Join(allowed, ", "))
-	return def
+	e.note(name, out)
+	return out
 }
 
+// url reads a URL whose password, if any, is a secret: errors and
+// Effective show it redacted.
 func (e *envReader) url(name string, schemes ...string) string {
 	v := strings.TrimSpace(e.getenv(name))
+	e.note(name, redactURL(v))
 	if v == "" {
 		return ""
 	}
@@ -178,8 +212,24 @@ func (e *envReader) url(name string, schemes ...string) string {
 	return ""
 }
 
+// hostPort reads a listen address (host:port, host may be empty).
+func (e *envReader) hostPort(name string) string {
+	v := strings.TrimSpace(e.getenv(name))
+	e.note(name, v)
+	if v == "" {
+		return ""
+	}
+	_, port, err := net.SplitHostPort(v)
+	if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+		e.fail(name, v, `must be host:port, e.g. "127.0.0.1:6060"`)
+		return ""
+	}
+	return v
+}
+
 func (e *envReader) proxies(name string) *middleware.TrustedProxies {
 	v := e.getenv(name)
+	e.note(name, v)
 	tp, err := middleware.ParseTrustedProxies(v)
 	if err != nil {
 		e.fail(name, v, err.Error())
@@ -200,6 +250,7 @@ func (e *envReader) list(name, def string, parse func(string) ([]string, error))
 		e.fail(name, v, err.Error())
 		return nil
 	}
+	e.note(name, strings.Join(out, ","))
 	return out
 }
 
@@ -238,12 +289,37 @@ func (e *envReader) cors() (*middleware.CORS, []string) {
 	return c, origins
 }
 
-// redactURL hides a password in a URL before it is printed.
-func redactURL(v string) string {
-	if u, err := url.Parse(v); err == nil {
-		return u.Redacted()
+// telemetry parses TELEMETRY_* and validates the OTEL_* variables in
+// telemetry.ConfigFromEnv, the same function telemetry.Setup runs at
+// start-up, so -check-config cannot accept what start-up refuses.
+func (e *envReader) telemetry() telemetry.Config {
+	cfg, err := telemetry.ConfigFromEnv(e.getenv)
+	for _, k := range telemetry.EnvVars() {
+		e.note(k, redactURL(strings.TrimSpace(e.getenv(k))))
 	}
-	return "<unparseable>"
+	if err != nil {
+		if e.err == nil {
+			e.err = fmt.Errorf("config: %w", err)
+		}
+		return telemetry.Config{Mode: telemetry.ModeNoop}
+	}
+	e.note(telemetry.EnvMode, cfg.Mode)
+	e.note(telemetry.EnvSampleRate, strconv.FormatFloat(cfg.SampleRate, 'g', -1, 64))
+	e.note(telemetry.EnvSemConv, strconv.FormatBool(cfg.SemConv))
+	return cfg
+}
+
+// redactURL hides a password in a URL before it is printed; a value that
+// is not a URL with user information is returned as it is.
+func redactURL(v string) string {
+	u, err := url.Parse(v)
+	if err != nil {
+		return "<unparseable>"
+	}
+	if u.User == nil {
+		return v
+	}
+	return u.Redacted()
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -252,16 +328,16 @@ func loadConfig(getenv func(string) string) (config, error) {
 		Port:               e.integer("PORT", 8000, 0, 65535),
 		DatabaseURL:        e.url("DATABASE_URL", "postgres", "postgresql"),
 		RedisURL:           e.url("REDIS_URL", "redis", "rediss", "unix"),
-		JWTSecret:          e.str("JWT_SECRET", ""),
+		JWTSecret:          e.secret("JWT_SECRET"),
 		AccessTokenExpire:  time.Duration(e.integer("ACCESS_TOKEN_EXPIRE_MINUTES", 60, 1, 60*24*365)) * time.Minute,
 		FirstSuperEmail:    e.str("FIRST_SUPERUSER_EMAIL", ""),
-		FirstSuperPassword: e.str("FIRST_SUPERUSER_PASSWORD", ""),
+		FirstSuperPassword: e.secret("FIRST_SUPERUSER_PASSWORD"),
 		MaxBodyBytes:       int64(e.integer("MAX_BODY_BYTES", service.DefaultMaxBodyBytes, 1, 1<<30)),
 		TrustedProxies:     e.proxies("TRUSTED_PROXIES"),
 		LogJSON:            e.boolean("LOG_JSON", false),
 
-		TelemetryMode:       e.oneOf("TELEMETRY_MODE", "noop", "noop", "log", "otel"),
-		TelemetrySampleRate: e.ratio("TELEMETRY_SAMPLE_RATE", 1),
+		Telemetry: e.telemetry(),
+		DebugAddr: e.hostPort("DEBUG_ADDR"),
 
 		RateLimitEnabled:  e.boolean("RATE_LIMIT_ENABLED", false),
 		RateLimitRequests: e.integer("RATE_LIMIT_REQUESTS", 100, 1, middleware.MaxRateLimit),
@@ -301,5 +377,24 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if e.err == nil && c.JWTSecret != "" && len(c.JWTSecret) < 32 {
 		e.fail("JWT_SECRET", "<hidden>", "must be at least 32 bytes")
 	}
+	// What the storage constructors and the superuser seed would refuse at
+	// start-up, checked here without connecting, so that -check-config
+	// (which runs only loadConfig) refuses it too.
+	if e.err == nil && c.DatabaseURL != "" {
+		if err := postgres.CheckURL(c.DatabaseURL); err != nil {
+			e.fail("DATABASE_URL", redactURL(c.DatabaseURL), err.Error())
+		}
+	}
+	if e.err == nil && c.RedisURL != "" {
+		if err := redis.CheckURL(c.RedisURL); err != nil {
+			e.fail("REDIS_URL", redactURL(c.RedisURL), err.Error())
+		}
+	}
+	if e.err == nil && c.FirstSuperEmail != "" {
+		if err := service.CheckSuperuser(c.FirstSuperEmail, c.FirstSuperPassword); err != nil {
+			e.err = fmt.Errorf("config: %w", err)
+		}
+	}
+	c.Effective = e.effective
 	return c, e.err
 }

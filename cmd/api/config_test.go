@@ -15,8 +15,8 @@ func TestConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Port != 8000 || c.MaxBodyBytes != 1<<20 || c.TelemetryMode != "noop" || c.RateLimitEnabled || c.CacheEnabled ||
-		c.DatabaseURL != "" || c.ShutdownTimeout != 20*time.Second || c.TelemetrySampleRate != 1 {
+	if c.Port != 8000 || c.MaxBodyBytes != 1<<20 || c.Telemetry.Mode != "noop" || c.RateLimitEnabled || c.CacheEnabled ||
+		c.DatabaseURL != "" || c.ShutdownTimeout != 20*time.Second || c.Telemetry.SampleRate != 1 {
 		t.Fatalf("defaults: %+v", c)
 	}
 	if c.CORS != nil || c.CORSOrigins != nil {

@@ -15,8 +15,10 @@ import (
 
 // newLogger builds the process logger: JSON or text per LOG_JSON, level per
 // LOG_LEVEL, and request_id, trace_id and span_id added to every line logged
-// with a request context.
-func newLogger(w io.Writer, cfg config) *slog.Logger {
+// with a request context. otlp, when not nil (otel mode with a logs
+// endpoint), receives every record at or above LOG_LEVEL as well, request_id
+// included; it takes the trace and span IDs from the context itself.
+func newLogger(w io.Writer, cfg config, otlp slog.Handler) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
 	var h slog.Handler
 	if cfg.LogJSON {
@@ -24,7 +26,28 @@ func newLogger(w io.Writer, cfg config) *slog.Logger {
 	} else {
 		h = slog.NewTextHandler(w, opts)
 	}
+	if otlp != nil {
+		h = slog.NewMultiHandler(h, minLevel{otlp, cfg.LogLevel})
+	}
 	return slog.New(telemetry.NewContextHandler(h, middleware.RequestIDFromContext))
+}
+
+// minLevel drops records below level before they reach the handler.
+type minLevel struct {
+	slog.Handler
+	level slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.level && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(attrs), h.level}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{h.Handler.WithGroup(name), h.level}
 }
 
 // throttledLog returns a sink for library errors (OTel exporters, go-redis)

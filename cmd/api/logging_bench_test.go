@@ -6,12 +6,17 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"go.opentelemetry.io/contrib/bridges/otelslog"
+	sdklog "go.opentelemetry.io/otel/sdk/log"
 )
 
 // BenchmarkAccessLogLine is the cost of one access-log line written to a
 // file, as the process does with stdout redirected: straight to the file
 // (one write system call per line, under the handler's lock) or through
-// logBuffer. Parallel, as requests are.
+// logBuffer, and through logBuffer plus the OTLP fan-out of otel mode (the
+// otelslog bridge into the SDK's batch processor, with an exporter that
+// discards). Parallel, as requests are.
 func BenchmarkAccessLogLine(b *testing.B) {
 	line := func(b *testing.B, logger *slog.Logger) {
 		ctx := context.Background()
@@ -34,10 +39,24 @@ func BenchmarkAccessLogLine(b *testing.B) {
 		return f
 	}
 	cfg := config{LogJSON: true, LogLevel: slog.LevelInfo}
-	b.Run("file", func(b *testing.B) { line(b, newLogger(open(b), cfg)) })
+	b.Run("file", func(b *testing.B) { line(b, newLogger(open(b), cfg, nil)) })
 	b.Run("buffered", func(b *testing.B) {
 		buf := newLogBuffer(open(b), logFlushEvery)
 		b.Cleanup(func() { _ = buf.Close() })
-		line(b, slog.New(flushOnWarn{newLogger(buf, cfg).Handler(), buf}))
+		line(b, slog.New(flushOnWarn{newLogger(buf, cfg, nil).Handler(), buf}))
+	})
+	b.Run("buffered+otlp", func(b *testing.B) {
+		buf := newLogBuffer(open(b), logFlushEvery)
+		lp := sdklog.NewLoggerProvider(sdklog.WithProcessor(sdklog.NewBatchProcessor(discardLogs{})))
+		b.Cleanup(func() { _ = lp.Shutdown(context.Background()); _ = buf.Close() })
+		otlp := otelslog.NewHandler("bench", otelslog.WithLoggerProvider(lp))
+		line(b, slog.New(flushOnWarn{newLogger(buf, cfg, otlp).Handler(), buf}))
 	})
 }
+
+// discardLogs is a log exporter that drops everything.
+type discardLogs struct{}
+
+func (discardLogs) Export(context.Context, []sdklog.Record) error { return nil }
+func (discardLogs) Shutdown(context.Context) error                { return nil }
+func (discardLogs) ForceFlush(context.Context) error              { return nil }

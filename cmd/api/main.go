@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bulwark-go/bulwark/cmd/internal/debugserver"
 	"github.com/bulwark-go/bulwark/middleware"
 	"github.com/bulwark-go/bulwark/service"
 	"github.com/bulwark-go/bulwark/storage/memory"
@@ -71,18 +72,20 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	logBuf := newLogBuffer(stdout, logFlushEvery)
 	defer logBuf.Close()
 	stdout = logBuf
-	logger := slog.New(flushOnWarn{newLogger(stdout, cfg).Handler(), logBuf})
-	logger.Info("starting", "version", version, "telemetry_mode", cfg.TelemetryMode)
+	logger := slog.New(flushOnWarn{newLogger(stdout, cfg, nil).Handler(), logBuf})
+	logger.Info("starting", "version", version, "telemetry_mode", cfg.Telemetry.Mode)
 
-	tel, err := telemetry.Setup(ctx, telemetry.Config{
-		Mode:           cfg.TelemetryMode,
-		SampleRate:     cfg.TelemetrySampleRate,
-		ServiceVersion: version,
-		Stdout:         stdout,
-		RequestID:      middleware.RequestIDFromContext,
-	}, logger)
+	tcfg := cfg.Telemetry
+	tcfg.ServiceVersion = version
+	tcfg.Stdout = stdout
+	tcfg.RequestID = middleware.RequestIDFromContext
+	tel, err := telemetry.Setup(ctx, tcfg, logger)
 	if err != nil {
 		return fmt.Errorf("telemetry: %w", err)
+	}
+	if tel.LogHandler != nil {
+		// From here on every record also goes over OTLP (stdout unchanged).
+		logger = slog.New(flushOnWarn{newLogger(stdout, cfg, tel.LogHandler).Handler(), logBuf})
 	}
 	// Exporter and go-redis errors go to the log, at most one line per 10s
 	// each, however often they happen.
@@ -92,7 +95,7 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	// installed at all, rather than installed and recording into no-ops.
 	var tp trace.TracerProvider
 	var mp metric.MeterProvider
-	if cfg.TelemetryMode == telemetry.ModeOTel {
+	if tel.Mode == telemetry.ModeOTel {
 		tp, mp = tel.TracerProvider, tel.MeterProvider
 	}
 
@@ -178,7 +181,8 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 			Window:     cfg.LoginLimitWindow,
 			Timeout:    cfg.RateLimitTimeout,
 		},
-		CORS: cfg.CORS,
+		CORS:           cfg.CORS,
+		SemConvMetrics: tel.SemConv,
 	}, service.Deps{
 		Logger:         logger,
 		Users:          users,
@@ -223,6 +227,16 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
 
+	if cfg.DebugAddr != "" {
+		stopDebug, err := startDebug(cfg, logger)
+		if err != nil {
+			_ = httpSrv.Close()
+			_ = tel.Shutdown(context.Background())
+			return err
+		}
+		defer stopDebug()
+	}
+
 	select {
 	case err := <-serveErr:
 		_ = tel.Shutdown(context.Background())
@@ -254,6 +268,25 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// startDebug serves the debug listener (DEBUG_ADDR) on its own server and
+// mux; the returned func closes it at once (profiles in progress are cut:
+// nothing there is worth delaying shutdown for).
+func startDebug(cfg config, logger *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", cfg.DebugAddr)
+	if err != nil {
+		return nil, fmt.Errorf("config: DEBUG_ADDR: %w", err)
+	}
+	srv := debugserver.New(debugserver.Handler(debugserver.Info{Version: version, Config: cfg.Effective}),
+		slog.NewLogLogger(logger.Handler(), slog.LevelWarn))
+	go func() { _ = srv.Serve(ln) }()
+	addr := ln.Addr().(*net.TCPAddr)
+	logger.Info("debug listener", "addr", addr.String(), "paths", []string{debugserver.PathPprof, debugserver.PathBuildInfo, debugserver.PathConfig})
+	if !addr.IP.IsLoopback() {
+		logger.Warn("DEBUG_ADDR is not a loopback address: profiles and the configuration are reachable from the network", "addr", addr.String())
+	}
+	return func() { _ = srv.Close() }, nil
 }
 
 // openPostgres opens the pool and applies the migrations, retrying while the

@@ -259,6 +259,9 @@ func TestCheckConfig(t *testing.T) {
 		{[]string{"PORT=8080", "JWT_SECRET=0123456789abcdef0123456789abcdef"}, true, "bulwark: configuration ok"},
 		{[]string{"JWT_SECRET=too-short"}, false, "JWT_SECRET"},
 		{[]string{"TRUSTED_PROXIES=10.0.0.0/99"}, false, "TRUSTED_PROXIES"},
+		// These two passed -check-config and then failed start-up.
+		{[]string{"TELEMETRY_MODE=otel", "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318", "OTEL_EXPORTER_OTLP_PROTOCOL=http/json"}, false, "OTEL_EXPORTER_OTLP_PROTOCOL"},
+		{[]string{"TELEMETRY_MODE=otel", "OTEL_TRACES_SAMPLER=sometimes"}, false, "OTEL_TRACES_SAMPLER"},
 	} {
 		cmd := exec.Command(binary(t), "-check-config")
 		cmd.Env = c.env

@@ -14,7 +14,8 @@
 // commandstats; a private redis-server when one is on PATH), and stops it
 // with SIGTERM. Postgres scenarios run against a throw-away database whose
 // users are seeded through the store (postgres.Store.Create). otel mode
-// exports over OTLP/HTTP to a sink inside this process that counts spans.
+// exports over OTLP/HTTP to a sink inside this process that accepts
+// /v1/traces, /v1/metrics and /v1/logs and counts spans.
 // Budgets are computed from the rows; -enforce exits 1 when one is not met
 // or could not be measured.
 //

@@ -148,6 +148,7 @@ func TestComposeObservability(t *testing.T) {
 		t.Errorf("prometheus command %v lacks --enable-feature=exemplar-storage", prom.Command)
 	}
 	mustMount(t, prom, filepath.Join(root, "grafana", "prometheus.yml"))
+	mustMount(t, prom, filepath.Join(root, "grafana", "prometheus", "rules"))
 
 	graf := p.Services["grafana"]
 	mustMount(t, graf, filepath.Join(root, "grafana", "provisioning"))

@@ -93,6 +93,10 @@ func TestDashboardShape(t *testing.T) {
 		`ratelimit_decisions_total{decision="fail_open"}`, `ratelimit_decisions_total{decision="limited"}`,
 		`cache_requests_total{cache="users", result="hit"}`,
 		"pgxpool_acquired_connections", "db_client_connections_usage",
+		// Runtime and process row, SLO row.
+		"go_goroutine_count", "go_memory_heap_live_bytes", "go_gc_pause_duration_seconds_bucket",
+		"process_cpu_time_seconds_total", "process_unix_file_descriptor_count",
+		"slo:period_error_budget_remaining:ratio", "slo:current_burn_rate:ratio",
 	} {
 		if !strings.Contains(all, want) {
 			t.Errorf("no panel query contains %s", want)

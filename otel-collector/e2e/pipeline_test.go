@@ -15,6 +15,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"net/url"
 	"os"
@@ -143,6 +144,7 @@ func TestPipeline(t *testing.T) {
 			"RATE_LIMIT_REQUESTS":         strconv.Itoa(rateLimit),
 			"RATE_LIMIT_WINDOW_SECONDS":   "60",
 			"CACHE_ENABLED":               "true",
+			"TELEMETRY_SEMCONV":           "true", // both name sets, pinned in metric_names
 			"JWT_SECRET":                  "e2e-" + randHex(24),
 			"FIRST_SUPERUSER_EMAIL":       superEmail,
 			"FIRST_SUPERUSER_PASSWORD":    superPassword,
@@ -155,6 +157,8 @@ func TestPipeline(t *testing.T) {
 		t.Logf("note: Prometheus already holds bulwark series of an earlier run; panel checks may see them")
 	}
 	env := baseEnv("main")
+	debugAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	env["DEBUG_ADDR"] = debugAddr
 	api := startAPI(t, bin, "main", st.Dir, env)
 	t.Logf("service (main) at %s, log %s", api.base, api.logPath)
 
@@ -273,12 +277,31 @@ func TestPipeline(t *testing.T) {
 	}
 	trickle(api, []string{"/api/v1/users/" + alice.ID, "/api/v1/health/ready"}, superToken)
 	trickle(fo, []string{"/api/v1/users/" + alice.ID, "/api/v1/health/ready"}, alice.Token)
+	// A heap profile with gc=1 on the debug listener runs a garbage collection: the GC-pause
+	// panel then has pauses to show whatever the allocation rate of this small traffic.
+	wg.Go(func() {
+		for ctx.Err() == nil {
+			if resp, err := httpClient.Get("http://" + debugAddr + "/debug/pprof/heap?gc=1"); err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(2 * time.Second):
+			}
+		}
+	})
 	t.Cleanup(func() { stopTrickle(); wg.Wait() }) // runs before the services' SIGTERM
+	mainInstance := "e2e-" + run + "-main"
 
 	t.Run("prometheus_http_series", func(t *testing.T) { checkHTTPSeries(t, st, "e2e-"+run+"-.*") })
 	t.Run("dashboard_panels_have_data", func(t *testing.T) { checkPanels(t, st) })
 	t.Run("jaeger_traces", func(t *testing.T) { checkTraces(t, st, miss.RequestID, hit.RequestID, limitedResp.RequestID) })
 	t.Run("exemplars_link_to_traces", func(t *testing.T) { checkExemplars(t, st) })
+	t.Run("metric_names", func(t *testing.T) { checkMetricNames(t, st, mainInstance) })
+	t.Run("log_record_reaches_collector", func(t *testing.T) { checkLogRecord(t, st, miss.RequestID) })
+	t.Run("cardinality_flood", func(t *testing.T) { checkFlood(t, st, api, mainInstance) })
+	t.Run("slo_and_alert_rules", func(t *testing.T) { checkRules(t, st) })
 	t.Logf("pipeline test took %s", time.Since(started).Round(time.Second))
 }
 
@@ -593,6 +616,16 @@ var mustMove = map[string]bool{
 	"Cache requests by result/A":             true,
 	"SQL latency p95 and errors/A":           true,
 	"Redis command latency p95 and errors/A": true,
+	"Goroutines/A":                           true,
+	"Memory: live heap, GC goal, RSS/A":      true,
+	"Memory: live heap, GC goal, RSS/B":      true,
+	"Memory: live heap, GC goal, RSS/C":      true,
+	"GC pauses: p99 and rate/A":              true,
+	"GC pauses: p99 and rate/B":              true,
+	"CPU (cores used)/A":                     true,
+	"Open file descriptors/A":                true,
+	"Open file descriptors/B":                true,
+	"Error budget remaining (30 d)/A":        true,
 }
 
 // checkTraces: assertion 3 of the issue.

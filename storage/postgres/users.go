@@ -44,7 +44,7 @@ type Store struct {
 // Open creates the pool for url. It does not connect: call Migrate (or Ping)
 // to find out whether the database is there.
 func Open(ctx context.Context, url string, opts Options) (*Store, error) {
-	cfg, err := pgxpool.ParseConfig(url)
+	cfg, err := parseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("invalid database URL: %w", err)
 	}

@@ -83,7 +83,7 @@ type Client struct {
 // only multiplies what every request pays before failing open.
 func New(ctx context.Context, url string, opts Options) (*Client, error) {
 	_ = ctx
-	ro, err := goredis.ParseURL(url)
+	ro, err := parseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("redis: parse url: %w", err)
 	}

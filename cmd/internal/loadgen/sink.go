@@ -12,7 +12,7 @@ import (
 )
 
 // Sink is a stand-in collector: it accepts OTLP/HTTP protobuf exports
-// of traces and metrics, answers 200 with an empty (full-success) response
+// of traces, metrics and logs, answers 200 with an empty (full-success) response
 // and counts what it received. It makes otel mode measure the SDK's cost
 // (spans, batching, encoding, the HTTP export), not a collector's.
 type Sink struct {
@@ -59,6 +59,15 @@ func StartSink() (*Sink, error) {
 			return
 		}
 		s.MetricExports.Add(1)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		w.WriteHeader(http.StatusOK)
+	})
+	// otel mode also sends its log records (one access-log record per request) over OTLP.
+	mux.HandleFunc("POST /v1/logs", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := readBody(r); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
 		w.Header().Set("Content-Type", "application/x-protobuf")
 		w.WriteHeader(http.StatusOK)
 	})
