@@ -107,9 +107,9 @@ func (l loggedCache) Add(ctx context.Context, key string, value []byte, ttl time
 	return l.Cache.Add(ctx, key, value, ttl)
 }
 
-func (l loggedCache) Delete(ctx context.Context, keys ...string) error {
-	l.log.add(keys...)
-	return l.Cache.Delete(ctx, keys...)
+func (l loggedCache) CompareAndSwap(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error) {
+	l.log.add(key)
+	return l.Cache.CompareAndSwap(ctx, key, old, value, ttl)
 }
 
 func newBackend(name string, rate middleware.RateStore, cache service.Cache, raw *goredis.Client) *backend {
@@ -242,7 +242,11 @@ func randomIP() netip.Addr {
 // remote is the RemoteAddr of a socket peer at ip.
 func remote(ip netip.Addr) string { return netip.AddrPortFrom(ip, 40000).String() }
 
-func ipKey(ip netip.Addr) string { return "ratelimit:ip:" + ip.String() }
+// ipKey is the limiter key of a client at ip: IPv6 clients are keyed by
+// their /64.
+func ipKey(ip netip.Addr) string {
+	return "ratelimit:ip:" + middleware.ClientIdentity(ip.String(), middleware.DefaultIPv6Prefix)
+}
 
 func userKey(id string) string { return "ratelimit:user:" + id }
 

@@ -37,14 +37,26 @@ type config struct {
 	RateLimitRequests int
 	RateLimitWindow   time.Duration
 	RateLimitTimeout  time.Duration
+	// RateLimitIPv6Prefix groups IPv6 clients in every limiter;
+	// RateLimitMemoryMaxKeys bounds each in-process limiter store.
+	RateLimitIPv6Prefix    int
+	RateLimitMemoryMaxKeys int
 
 	CacheEnabled    bool
 	CacheDefaultTTL time.Duration
 
-	LoginLimitEnabled bool
-	LoginLimitAccount int
-	LoginLimitIP      int
-	LoginLimitWindow  time.Duration
+	LoginLimitEnabled  bool
+	LoginLimitAccount  int
+	LoginLimitIP       int
+	LoginLimitAttempts int
+	LoginLimitWindow   time.Duration
+
+	SignupLimitIP     int
+	SignupLimitWindow time.Duration
+
+	HashConcurrency int
+	HashQueue       int
+	HashWait        time.Duration
 
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
@@ -205,14 +217,26 @@ func loadConfig(getenv func(string) string) (config, error) {
 		RateLimitRequests: e.integer("RATE_LIMIT_REQUESTS", 100, 1, 1<<30),
 		RateLimitWindow:   time.Duration(e.integer("RATE_LIMIT_WINDOW_SECONDS", 60, 1, 86400)) * time.Second,
 		RateLimitTimeout:  e.duration("RATE_LIMIT_TIMEOUT", 50*time.Millisecond),
+		// /64: what one subscriber, VM or LAN is given; 128 keys each address.
+		RateLimitIPv6Prefix:    e.integer("RATE_LIMIT_IPV6_PREFIX", 64, 16, 128),
+		RateLimitMemoryMaxKeys: e.integer("RATE_LIMIT_MEMORY_MAX_KEYS", 100_000, 1000, 1<<26),
 
 		CacheEnabled:    e.boolean("CACHE_ENABLED", false),
 		CacheDefaultTTL: time.Duration(e.integer("CACHE_DEFAULT_TTL_SECONDS", 60, 1, 86400)) * time.Second,
 
-		LoginLimitEnabled: e.boolean("LOGIN_RATE_LIMIT_ENABLED", true),
-		LoginLimitAccount: e.integer("LOGIN_RATE_LIMIT_REQUESTS", 10, 1, 1<<30),
-		LoginLimitIP:      e.integer("LOGIN_RATE_LIMIT_IP_REQUESTS", 50, 1, 1<<30),
-		LoginLimitWindow:  time.Duration(e.integer("LOGIN_RATE_LIMIT_WINDOW_SECONDS", 300, 1, 86400)) * time.Second,
+		LoginLimitEnabled:  e.boolean("LOGIN_RATE_LIMIT_ENABLED", true),
+		LoginLimitAccount:  e.integer("LOGIN_RATE_LIMIT_REQUESTS", 10, 1, 1<<30),
+		LoginLimitIP:       e.integer("LOGIN_RATE_LIMIT_IP_REQUESTS", 50, 1, 1<<30),
+		LoginLimitAttempts: e.integer("LOGIN_RATE_LIMIT_IP_ATTEMPTS", 300, 0, 1<<30),
+		LoginLimitWindow:   time.Duration(e.integer("LOGIN_RATE_LIMIT_WINDOW_SECONDS", 300, 1, 86400)) * time.Second,
+
+		SignupLimitIP:     e.integer("SIGNUP_RATE_LIMIT_IP_REQUESTS", 50, 0, 1<<30),
+		SignupLimitWindow: time.Duration(e.integer("SIGNUP_RATE_LIMIT_WINDOW_SECONDS", 600, 1, 86400)) * time.Second,
+
+		// 0: GOMAXPROCS slots, and a queue of 16 per slot.
+		HashConcurrency: e.integer("PASSWORD_HASH_CONCURRENCY", 0, 0, 1024),
+		HashQueue:       e.integer("PASSWORD_HASH_QUEUE", 0, 0, 1<<20),
+		HashWait:        e.duration("PASSWORD_HASH_WAIT", time.Second),
 
 		ReadHeaderTimeout: e.duration("HTTP_READ_HEADER_TIMEOUT", 5*time.Second),
 		ReadTimeout:       e.duration("HTTP_READ_TIMEOUT", 30*time.Second),

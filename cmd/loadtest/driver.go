@@ -168,7 +168,7 @@ func signupTarget(_ *driver, s *server) ([]target, error) {
 	if err := json.Unmarshal(raw, &u); err != nil {
 		return nil, err
 	}
-	tok, err := service.NewTokens([]byte(jwtSecret), 6*time.Hour).Issue(u.ID)
+	tok, err := service.NewTokens([]byte(jwtSecret), 6*time.Hour).Issue(u.ID, 0) // a new user: token version 0
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +194,7 @@ func (d *driver) scenarios() []*scenario {
 				// A fresh identity (user:<random id>, never seen by Redis)
 				// with a one-hour window: the warm-up's first request is the
 				// only one allowed (a 401: no such user), all others are 429.
-				tok, err := d.minter.Issue(uuid.New())
+				tok, err := d.minter.Issue(uuid.New(), 0)
 				if err != nil {
 					return nil, err
 				}
@@ -358,7 +358,7 @@ func (d *driver) createDatabase(ctx context.Context) error {
 	d.userIDs = ids
 	d.tokens = make([]string, len(ids))
 	for i, id := range ids {
-		if d.tokens[i], err = d.minter.Issue(id); err != nil {
+		if d.tokens[i], err = d.minter.Issue(id, 0); err != nil { // inserted rows start at token version 0
 			return err
 		}
 	}
