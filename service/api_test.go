@@ -139,6 +139,22 @@ type req struct {
 
 func (e *env) do(r req) *httptest.ResponseRecorder {
 	e.t.Helper()
+	rec := e.spec.serve(e.t, e.h, e.request(r))
+	if id := rec.Header().Get("X-Request-ID"); id == "" {
+		e.t.Fatalf("%s %s: no X-Request-ID", r.method, r.path)
+	}
+	return rec
+}
+
+// serveRaw serves r without validating the exchange against the
+// description: for answers no client receives (a 499 after a hang-up).
+func (e *env) serveRaw(r req) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	e.h.ServeHTTP(rec, e.request(r))
+	return rec
+}
+
+func (e *env) request(r req) *http.Request {
 	var body io.Reader
 	if r.body != "" {
 		body = strings.NewReader(r.body)
@@ -163,11 +179,7 @@ func (e *env) do(r req) *httptest.ResponseRecorder {
 	if r.ctx != nil {
 		hr = hr.WithContext(r.ctx)
 	}
-	rec := e.spec.serve(e.t, e.h, hr)
-	if id := rec.Header().Get("X-Request-ID"); id == "" {
-		e.t.Fatalf("%s %s: no X-Request-ID", r.method, r.path)
-	}
-	return rec
+	return hr
 }
 
 func (e *env) login(email, password string) string {

@@ -34,7 +34,7 @@ import (
 // semanticTimeout bounds each limiter and cache call in the tests about
 // behaviour (not about failure): generous, so that a loaded machine running
 // -race never fails open by accident and turns an exact count into a flake.
-const semanticTimeout = 2 * time.Second
+const semanticTimeout = 5 * time.Second
 
 // backend is a rate store and a cache of one kind. Every key the service
 // touches is recorded, so that the Redis keys can be inspected and deleted
@@ -182,9 +182,13 @@ func sharedRedisBackend(t *testing.T) *backend {
 	return b
 }
 
+// newRedisClient is a client whose operations and dials are bounded by
+// opTimeout: the tests about behaviour give a generous one (a dial under
+// the default 250ms fails on a loaded machine and the request would fail
+// open by accident), the failure tests a short one.
 func newRedisClient(t *testing.T, url string, opTimeout time.Duration) *bredis.Client {
 	t.Helper()
-	c, err := bredis.New(context.Background(), url, bredis.Options{OpTimeout: opTimeout})
+	c, err := bredis.New(context.Background(), url, bredis.Options{OpTimeout: opTimeout, DialTimeout: max(opTimeout, bredis.DefaultDialTimeout)})
 	if err != nil {
 		t.Fatal(err)
 	}

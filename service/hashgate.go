@@ -97,6 +97,9 @@ func (g *GatedHasher) Verify(ctx context.Context, password, hash string) (bool, 
 	return ok, err
 }
 
+// Waiting reports how many operations are waiting for a slot now.
+func (g *GatedHasher) Waiting() int { return int(g.waiting.Load()) }
+
 func (g *GatedHasher) run(ctx context.Context, op string, f func() error) error {
 	if err := g.acquire(ctx); err != nil {
 		if errors.Is(err, ErrHashBusy) {
