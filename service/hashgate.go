@@ -14,7 +14,7 @@ import (
 type HashGateConfig struct {
 	// Slots is how many hash or verify operations run at once; each holds
 	// the hasher's memory (19 MiB for argon2id) and a CPU. Zero or less:
-	// runtime.GOMAXPROCS(0).
+	// DefaultHashSlots().
 	Slots int
 	// Queue is how many requests may wait for a slot; one that finds the
 	// queue full is refused at once. Zero or less: 16 × Slots.
@@ -23,6 +23,14 @@ type HashGateConfig struct {
 	// Zero or less: one second.
 	Wait time.Duration
 }
+
+// DefaultHashSlots is GOMAXPROCS - 1, at least 1: hashing may take every
+// CPU but one, which stays free for the rest of the API, so that /health
+// and ordinary requests keep their latency during a flood of sign-ups or
+// logins (measured in docs/RELIABILITY.md: /health p99 several times lower
+// than with GOMAXPROCS slots on 2 cores, for the same hashing throughput
+// on a busy machine).
+func DefaultHashSlots() int { return max(runtime.GOMAXPROCS(0)-1, 1) }
 
 // ErrHashBusy is returned when no hashing slot was free within the wait
 // bound, or the queue was full: the API answers 503 service_unavailable
@@ -53,7 +61,7 @@ type GatedHasher struct {
 // NewGatedHasher gates h as cfg says; tel counts operations (nil: none).
 func NewGatedHasher(h PasswordHasher, cfg HashGateConfig, tel telemetry.Telemetry) *GatedHasher {
 	if cfg.Slots <= 0 {
-		cfg.Slots = runtime.GOMAXPROCS(0)
+		cfg.Slots = DefaultHashSlots()
 	}
 	if cfg.Queue <= 0 {
 		cfg.Queue = 16 * cfg.Slots

@@ -233,7 +233,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		SignupLimitIP:     e.integer("SIGNUP_RATE_LIMIT_IP_REQUESTS", 50, 0, 1<<30),
 		SignupLimitWindow: time.Duration(e.integer("SIGNUP_RATE_LIMIT_WINDOW_SECONDS", 600, 1, 86400)) * time.Second,
 
-		// 0: GOMAXPROCS slots, and a queue of 16 per slot.
+		// 0: GOMAXPROCS-1 slots (at least 1), and a queue of 16 per slot.
 		HashConcurrency: e.integer("PASSWORD_HASH_CONCURRENCY", 0, 0, 1024),
 		HashQueue:       e.integer("PASSWORD_HASH_QUEUE", 0, 0, 1<<20),
 		HashWait:        e.duration("PASSWORD_HASH_WAIT", time.Second),
