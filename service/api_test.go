@@ -638,3 +638,16 @@ func TestReadinessDrain(t *testing.T) {
 		t.Fatalf("/health while draining: %d", rec.Code)
 	}
 }
+
+// Error envelopes and tokens are never cached or sniffed.
+func TestSecurityHeaders(t *testing.T) {
+	e := newEnv(t, memory.NewUsers())
+	rec := e.do(req{method: "GET", path: "/api/v1/users/me"})
+	if rec.Header().Get("X-Content-Type-Options") != "nosniff" || rec.Header().Get("Cache-Control") != "no-store" {
+		t.Fatalf("error headers: %v", rec.Header())
+	}
+	rec = e.do(req{method: "POST", path: "/auth/login", ctype: "application/x-www-form-urlencoded", body: "username=alice@example.com&password=alicepassword"})
+	if rec.Code != 200 || rec.Header().Get("Cache-Control") != "no-store" {
+		t.Fatalf("token response: %d %v", rec.Code, rec.Header())
+	}
+}

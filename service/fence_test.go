@@ -215,3 +215,28 @@ func TestSettleKeepsAnotherWritesFence(t *testing.T) {
 		t.Fatalf("key holds %q after a write, want its committed tombstone", v)
 	}
 }
+
+// An entry that is not a cached user of the requested id (another user's
+// entry planted at the key, broken JSON) is never used: the request reads
+// the database, and the entry is counted as a cache error.
+func TestForeignCacheEntryIsNotUsed(t *testing.T) {
+	c := memory.NewCache(nil)
+	tel := newCountTel()
+	e := newEnv(t, memory.NewUsers(), withCache(c, time.Minute, semanticTimeout), withTelemetry(tel))
+	ctx := context.Background()
+	forged := `{"id":"` + e.superID + `","email":"root@example.com","full_name":null,"is_active":true,"is_superuser":true,"created_at":"2026-01-01T00:00:00Z","token_version":0}`
+	for _, planted := range []string{forged, `{"id":`, `{}`} {
+		if err := c.Set(ctx, cacheKey(e.alice.id), []byte(planted), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		before := tel.get("cache_requests_total", "cache=users,result=error")
+		me := decodeUser(t, e.do(req{method: "GET", path: "/api/v1/users/me", token: e.alice.token}), 200)
+		if me["id"] != e.alice.id || me["is_superuser"] != false {
+			t.Fatalf("planted %s: served %v", planted, me)
+		}
+		checkEnvelope(t, e.do(req{method: "GET", path: "/api/v1/users", token: e.alice.token}), 403, "forbidden")
+		if tel.get("cache_requests_total", "cache=users,result=error") == before {
+			t.Fatalf("planted %s: not counted as a cache error", planted)
+		}
+	}
+}
