@@ -130,6 +130,27 @@ func TestCredential429Headers(t *testing.T) {
 	}
 }
 
+// concurrentLogins sends n logins from ip at once (a barrier releases
+// them together), the i-th with password(i), and counts the statuses.
+func (e *loginEnv) concurrentLogins(n int, ip, email string, password func(i int) string) map[int]int {
+	codes := make([]int, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			codes[i] = e.login(ip, email, password(i)).Code
+		})
+	}
+	close(start)
+	wg.Wait()
+	got := map[int]int{}
+	for _, c := range codes {
+		got[c]++
+	}
+	return got
+}
+
 // verifies is the number of password verifications that ran.
 func (e *loginEnv) verifies() float64 {
 	return e.tel.get(service.MetricPasswordHashes, "op=verify,result=done")
@@ -225,21 +246,7 @@ func TestLoginLimitExactUnderConcurrency(t *testing.T) {
 			}
 			ip := randomIP().String()
 			before := e.verifies()
-			codes := make([]int, n)
-			var wg sync.WaitGroup
-			start := make(chan struct{})
-			for i := range n {
-				wg.Go(func() {
-					<-start
-					codes[i] = e.login(ip, email, "wrongpassword"+strconv.Itoa(i)).Code
-				})
-			}
-			close(start)
-			wg.Wait()
-			got := map[int]int{}
-			for _, c := range codes {
-				got[c]++
-			}
+			got := e.concurrentLogins(n, ip, email, func(i int) string { return "wrongpassword" + strconv.Itoa(i) })
 			if got[401] != limit || got[429] != n-limit || len(got) != 2 {
 				t.Fatalf("%d concurrent wrong guesses against a limit of %d: %v; want %d×401 and %d×429", n, limit, got, limit, n-limit)
 			}
@@ -326,21 +333,7 @@ func TestLoginLimitFallback(t *testing.T) {
 					LoginLimit: service.LoginLimitConfig{PerAccount: limit, PerIP: 1000, Window: time.Minute, Timeout: 20 * time.Millisecond},
 					HashGate:   service.HashGateConfig{Queue: n, Wait: time.Minute},
 				}})
-			codes := make([]int, n)
-			var wg sync.WaitGroup
-			start := make(chan struct{})
-			for i := range n {
-				wg.Go(func() {
-					<-start
-					codes[i] = e.login("192.0.2.11", "alice@example.com", "wrongpassword").Code
-				})
-			}
-			close(start)
-			wg.Wait()
-			got := map[int]int{}
-			for _, c := range codes {
-				got[c]++
-			}
+			got := e.concurrentLogins(n, "192.0.2.11", "alice@example.com", func(int) string { return "wrongpassword" })
 			if got[401] != limit || got[429] != n-limit {
 				t.Fatalf("store down, fallback on: %v; want %d×401 %d×429; decisions %v", got, limit, n-limit, e.tel.n)
 			}

@@ -14,7 +14,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -98,20 +97,7 @@ func floodClient(n int) *http.Client {
 }
 
 // vmHWM is the process's peak resident set size in KiB (VmHWM).
-func vmHWM(pid int) (int, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			var kb int
-			_, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kb)
-			return kb, err
-		}
-	}
-	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
-}
+func vmHWM(pid int) (int, error) { return procStatusKiB(pid, "VmHWM") }
 
 // prober GETs /health back to back on a connection of its own until
 // stopped, recording each latency.

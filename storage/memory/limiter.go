@@ -119,27 +119,8 @@ func (s *RateStore) window(sh *rateShard, key string, now time.Time, window time
 // count including this hit and the time left in the window. window must be
 // at least a millisecond (as with Redis); a done ctx is an error.
 func (s *RateStore) Hit(ctx context.Context, key string, window time.Duration) (int64, time.Duration, error) {
-	if err := checkWindow(window); err != nil {
-		return 0, 0, err
-	}
-	if err := ctx.Err(); err != nil {
-		return 0, 0, err
-	}
-	now := s.clock()
-	sh := s.shard(key)
-
-	sh.mu.Lock()
-	w, err := s.window(sh, key, now, window)
-	if err != nil {
-		sh.mu.Unlock()
-		return 0, 0, err
-	}
-	w.count++
-	sh.windows[key] = w
-	sh.mu.Unlock()
-
-	s.maybeSweep(now)
-	return w.count, w.expires.Sub(now), nil
+	_, n, ttl, err := s.count(ctx, key, window, func(int64) bool { return true })
+	return n, ttl, err
 }
 
 // Reserve counts one attempt against key unless its current window already
@@ -151,11 +132,18 @@ func (s *RateStore) Hit(ctx context.Context, key string, window time.Duration) (
 // fresh key succeed exactly min(n, limit) times. A refused reservation
 // changes nothing. limit must be at least 1.
 func (s *RateStore) Reserve(ctx context.Context, key string, limit int64, window time.Duration) (bool, int64, time.Duration, error) {
-	if err := checkWindow(window); err != nil {
-		return false, 0, 0, err
-	}
 	if limit < 1 {
 		return false, 0, 0, fmt.Errorf("memory: reserve limit %d is below 1", limit)
+	}
+	return s.count(ctx, key, window, func(n int64) bool { return n < limit })
+}
+
+// count adds one to key's window (opened with length window when it has
+// none) when admit accepts the window's current count, in one locked step,
+// and returns whether it did, the count afterwards and the time left.
+func (s *RateStore) count(ctx context.Context, key string, window time.Duration, admit func(count int64) bool) (bool, int64, time.Duration, error) {
+	if err := checkWindow(window); err != nil {
+		return false, 0, 0, err
 	}
 	if err := ctx.Err(); err != nil {
 		return false, 0, 0, err
@@ -169,7 +157,7 @@ func (s *RateStore) Reserve(ctx context.Context, key string, limit int64, window
 		sh.mu.Unlock()
 		return false, 0, 0, err
 	}
-	ok := w.count < limit
+	ok := admit(w.count)
 	if ok {
 		w.count++
 		sh.windows[key] = w
