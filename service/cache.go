@@ -20,13 +20,19 @@ import (
 // Cache is the read-through cache the API consumes (CONTRACT §6).
 // storage/redis and storage/memory implement it. Get returns (nil, false,
 // nil) on a miss; Set replaces; Add stores only when the key is absent;
-// CompareAndSwap replaces the value only while it is still old. Each call
-// is atomic on its one key. Callers bound each call; errors are survivable.
+// CompareAndSwap replaces the value only while it is still old;
+// ReplaceUnlessGuarded replaces anything but a guarded value of another
+// writer. Each call is atomic on its one key. Callers bound each call;
+// errors are survivable.
 type Cache interface {
 	Get(ctx context.Context, key string) ([]byte, bool, error)
 	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
 	Add(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error)
 	CompareAndSwap(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error)
+	// ReplaceUnlessGuarded stores value at key for ttl unless key holds a
+	// value that begins with guard and is not mine; it reports whether it
+	// stored.
+	ReplaceUnlessGuarded(ctx context.Context, key string, value []byte, ttl time.Duration, mine, guard []byte) (bool, error)
 }
 
 // Metric and span names of the user cache.
@@ -77,8 +83,8 @@ const (
 	// database. Set BEFORE the write, unconditionally (it overwrites any
 	// entry or lease), or the write does not happen.
 	pendingPrefix = "tomb:p:"
-	// A committed tombstone: the write has committed. It replaces the
-	// write's own pending tombstone (CompareAndSwap), never another's.
+	// A committed tombstone: the write has committed. It replaces whatever
+	// the key holds except another write's pending tombstone.
 	committedPrefix = "tomb:c:"
 )
 
@@ -90,9 +96,12 @@ const (
 // pending tombstone, bounded by timeout; if that fails the write answers
 // 503 and the database is not touched, so nothing is acknowledged that the
 // cache could contradict. The database write is bounded by writeTimeout.
-// After it commits the write forgets local flights of the user and swaps
-// its own pending tombstone for a committed one (best effort). Tombstones
-// live tombTTL = timeout + writeTimeout + flightTimeout + slack.
+// After it commits the write replaces the key with a committed tombstone,
+// unless another write's pending tombstone is there: normally that replaces
+// its own pending tombstone; if Redis lost it during the write (a restart)
+// and a read filled the key from the old row meanwhile, it replaces that
+// entry too. Tombstones live tombTTL = timeout + writeTimeout +
+// flightTimeout + slack.
 //
 // Reads: an entry is served. Otherwise the read goes to the database, and
 // may fill the key only by CompareAndSwap from a marker it saw in the key
@@ -290,17 +299,21 @@ func (uc *userCache) fence(ctx context.Context, id uuid.UUID) ([]byte, error) {
 	return tomb, nil
 }
 
-// settle, after the write committed, forgets local flights of id and swaps
-// the write's pending tombstone for a committed one (unless another write
-// fenced the key since). Best effort: if it fails, readers keep reading the
-// database alone until the pending tombstone expires.
+// settle, after the write committed, replaces id's key with a committed
+// tombstone unless another write has fenced it since (its pending tombstone
+// stays; that write settles it). Whatever else the key holds is replaced:
+// the write's own pending tombstone, or what appeared if Redis lost that
+// during the write (an entry filled from the old row, a lease). Best
+// effort: if Redis cannot be reached, the pending tombstone (if it is still
+// there) protects readers until it expires. (No local flight needs
+// forgetting: every flight is keyed by a marker, and the fence replaced
+// every marker a flight from before the write could be keyed by.)
 func (uc *userCache) settle(ctx context.Context, id uuid.UUID, pending []byte) {
-	uc.flights.Forget(id.String())
 	ctx, span := uc.tracer.Start(ctx, SpanCacheDelete, trace.WithAttributes(attribute.String("cache.name", "users"),
 		attribute.String("cache.op", "settle")))
 	defer span.End()
 	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), uc.timeout)
-	_, err := uc.cache.CompareAndSwap(callCtx, userKey(id), pending, newMarker(committedPrefix), uc.tombTTL)
+	_, err := uc.cache.ReplaceUnlessGuarded(callCtx, userKey(id), newMarker(committedPrefix), uc.tombTTL, pending, []byte(pendingPrefix))
 	cancel()
 	if err != nil {
 		uc.failed(ctx, span, "cache settle failed", err)

@@ -138,6 +138,32 @@ func TestStaleAuthorizationUnderRedisFaults(t *testing.T) {
 	}
 }
 
+// Redis restarted during a write loses the fence; a read on another
+// instance then leases the empty key and fills it from the old row before
+// the write commits. The write's settle must replace that entry, or the
+// old values would authorize requests for a whole TTL after the 2xx.
+func TestRedisRestartDuringTheWrite(t *testing.T) {
+	a, b, srv, users := staleEnv(t)
+	raw := rawRedis(t, srv.URL())
+	users.before = func() {
+		users.before = nil
+		srv.Restart() // the fence is gone
+		eventually(t, 5*time.Second, "Redis back", func() error { return raw.Ping(context.Background()).Err() })
+		// Before the commit: the old row, cached through a fresh lease.
+		decodeUser(t, b.do(req{method: "GET", path: "/api/v1/users/me", token: a.bob.token}), 200)
+		if v := raw.Get(context.Background(), cacheKey(a.bob.id)).Val(); !strings.Contains(v, `"is_active":true`) {
+			t.Errorf("setup: the key holds %q, want the old entry", v)
+		}
+	}
+	decodeUser(t, a.do(req{method: "PATCH", path: "/api/v1/users/" + a.bob.id, token: a.super, body: `{"is_active":false}`}), 200)
+	if v := raw.Get(context.Background(), cacheKey(a.bob.id)).Val(); !strings.HasPrefix(v, "tomb:c:") {
+		t.Fatalf("after the write the key holds %q, want a committed tombstone", v)
+	}
+	for _, e := range []*env{a, b} {
+		checkEnvelope(t, e.do(req{method: "GET", path: "/api/v1/users/me", token: a.bob.token}), 401, "unauthorized")
+	}
+}
+
 // The SIGSTOP trap: a read that saw the old row sends its fill while Redis
 // is stopped; Redis buffers the command and runs it on SIGCONT, after the
 // write's tombstone has expired. The fill is a swap from the read's lease,
@@ -192,8 +218,8 @@ func TestLateFillAfterTombstoneExpiry(t *testing.T) {
 	}
 }
 
-// After its commit a write swaps only its own pending tombstone for a
-// committed one: another write's fence, set meanwhile, is left in place.
+// After its commit a write replaces the key with a committed tombstone,
+// except another write's fence, set meanwhile, which is left in place.
 func TestSettleKeepsAnotherWritesFence(t *testing.T) {
 	c := memory.NewCache(nil)
 	users := &hookedUsers{UserStore: memory.NewUsers()}

@@ -112,6 +112,11 @@ func (l loggedCache) CompareAndSwap(ctx context.Context, key string, old, value 
 	return l.Cache.CompareAndSwap(ctx, key, old, value, ttl)
 }
 
+func (l loggedCache) ReplaceUnlessGuarded(ctx context.Context, key string, value []byte, ttl time.Duration, mine, guard []byte) (bool, error) {
+	l.log.add(key)
+	return l.Cache.ReplaceUnlessGuarded(ctx, key, value, ttl, mine, guard)
+}
+
 func newBackend(name string, rate middleware.RateStore, cache service.Cache, raw *goredis.Client) *backend {
 	log := &keyLog{keys: map[string]int{}}
 	return &backend{name: name, rate: loggedRate{rate, log}, cache: loggedCache{cache, log}, raw: raw, keys: log}

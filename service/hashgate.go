@@ -116,6 +116,9 @@ func (g *GatedHasher) run(ctx context.Context, op string, f func() error) error 
 		return err
 	}
 	defer func() { <-g.slots }()
+	if err := ctx.Err(); err != nil {
+		return err // the caller has gone: hash nothing for nobody
+	}
 	g.tel.Counter(ctx, MetricPasswordHashes, 1, g.tags[op+"/done"]...)
 	return f()
 }

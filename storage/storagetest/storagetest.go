@@ -30,6 +30,7 @@ type Cache interface {
 	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
 	Add(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error)
 	CompareAndSwap(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error)
+	ReplaceUnlessGuarded(ctx context.Context, key string, value []byte, ttl time.Duration, mine, guard []byte) (bool, error)
 	Delete(ctx context.Context, keys ...string) error
 }
 
@@ -419,6 +420,38 @@ func RunCacheSuite(t *testing.T, h CacheHarness) {
 		wg.Wait()
 		if won.Load() != 1 {
 			t.Fatalf("%d of %d concurrent swaps from one value succeeded, want 1", won.Load(), n)
+		}
+	})
+
+	t.Run("ReplaceUnlessGuarded", func(t *testing.T) {
+		c := h.New(t)
+		k := key(t, h.KeyPrefix, "guarded")
+		mine, guard := []byte("tomb:p:mine"), []byte("tomb:p:")
+		replace := func(want bool, what string) {
+			t.Helper()
+			ok, err := c.ReplaceUnlessGuarded(ctx, k, []byte("tomb:c:new"), time.Minute, mine, guard)
+			if err != nil || ok != want {
+				t.Fatalf("%s: stored %v, %v; want %v", what, ok, err, want)
+			}
+		}
+		replace(true, "absent key")
+		set(t, c, k, mine, time.Minute)
+		replace(true, "holding mine")
+		set(t, c, k, []byte(`{"id":"x"}`), time.Minute)
+		replace(true, "holding an unguarded value")
+		if v, _ := get(t, c, k); string(v) != "tomb:c:new" {
+			t.Fatalf("value %q after a replace", v)
+		}
+		set(t, c, k, []byte("tomb:p:another"), time.Minute)
+		replace(false, "holding another guarded value")
+		if v, _ := get(t, c, k); string(v) != "tomb:p:another" {
+			t.Fatalf("a guarded value was replaced: %q", v)
+		}
+		set(t, c, k, []byte("tomb:p:another"), h.TTL)
+		h.Wait(t, h.TTL+h.TTL/2)
+		replace(true, "holding an expired guarded value")
+		if _, err := c.ReplaceUnlessGuarded(ctx, k, []byte("v"), time.Microsecond, mine, guard); err == nil {
+			t.Fatal("a TTL under 1ms: no error")
 		}
 	})
 
