@@ -27,9 +27,8 @@ type HashGateConfig struct {
 // DefaultHashSlots is GOMAXPROCS - 1, at least 1: hashing may take every
 // CPU but one, which stays free for the rest of the API, so that /health
 // and ordinary requests keep their latency during a flood of sign-ups or
-// logins (measured in docs/RELIABILITY.md: /health p99 several times lower
-// than with GOMAXPROCS slots on 2 cores, for the same hashing throughput
-// on a busy machine).
+// logins (measured in docs/RELIABILITY.md: /health p99 2-4 times lower than
+// with GOMAXPROCS slots on 2 cores, for about the same hashing throughput).
 func DefaultHashSlots() int { return max(runtime.GOMAXPROCS(0)-1, 1) }
 
 // ErrHashBusy is returned when no hashing slot was free within the wait
