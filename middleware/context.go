@@ -38,9 +38,6 @@ type state struct {
 	route     string
 	start     time.Time
 	tags      [3]telemetry.Tag // metric tags, kept here so recording them allocates nothing
-	// verifiedToken was verified, earlier in this request, as belonging to
-	// verifiedSubject (RememberSubject).
-	verifiedToken, verifiedSubject string
 }
 
 // Value implements context.Context: the state for ctxKey, else the parent's
@@ -89,25 +86,6 @@ func RouteFromContext(ctx context.Context) string {
 		return s.route
 	}
 	return RouteUnmatched
-}
-
-// RememberSubject records that bearer token, presented with the request in
-// ctx, has just been verified as subject's, so a later step of the same
-// request can skip verifying it again (see RememberedSubject). Only code that
-// has verified the token itself may call it.
-func RememberSubject(ctx context.Context, token, subject string) {
-	if s := stateFrom(ctx); s != nil {
-		s.verifiedToken, s.verifiedSubject = token, subject
-	}
-}
-
-// RememberedSubject returns the subject recorded by RememberSubject for
-// exactly this token in the request of ctx.
-func RememberedSubject(ctx context.Context, token string) (string, bool) {
-	if s := stateFrom(ctx); s != nil && s.verifiedSubject != "" && s.verifiedToken == token {
-		return s.verifiedSubject, true
-	}
-	return "", false
 }
 
 // RouteUnmatched is the route tag of requests no route pattern matched.

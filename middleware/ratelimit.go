@@ -25,15 +25,21 @@ type RateStore interface {
 
 // RateLimitConfig configures RateLimit.
 type RateLimitConfig struct {
-	Store  RateStore
-	Limit  int
-	Window time.Duration
-	// Timeout bounds each Store call; past it the request proceeds unlimited
-	// (fail-open). Default 50ms.
+	Store RateStore
+	// Fallback decides, with the same limit and window, for each request
+	// the Store fails to answer (an error, a timeout, a full connection
+	// pool): an in-process store, so limits hold per instance while Redis
+	// is down or saturated. Nil: such requests fail open at once.
+	Fallback RateStore
+	Limit    int
+	Window   time.Duration
+	// Timeout bounds each Store (and Fallback) call. Default 50ms.
 	Timeout time.Duration
 	// Identify returns the user id of a valid bearer token on r, if any.
-	// Requests without one are keyed by client IP.
-	Identify func(r *http.Request) (userID string, ok bool)
+	// Requests without one are keyed by client identity: the client IP, or
+	// for IPv6 its network of IPv6Prefix bits (ClientIdentity).
+	Identify   func(r *http.Request) (userID string, ok bool)
+	IPv6Prefix int
 
 	Telemetry      telemetry.Telemetry
 	TracerProvider trace.TracerProvider
@@ -70,17 +76,25 @@ type limiter struct {
 	cfg      RateLimitConfig
 	tracer   trace.Tracer
 	limitStr string
-	tags     [3][]telemetry.Tag // allowed, limited, fail_open
-	warn     *telemetry.WarnThrottle
+	tags     [4][]telemetry.Tag      // by dec*
+	warn     *telemetry.WarnThrottle // fail-open
+	degraded *telemetry.WarnThrottle // the fallback decides
 }
 
 const (
 	decAllowed = iota
 	decLimited
+	decFallback
 	decFailOpen
 )
 
-var decisionNames = [3]string{"allowed", "limited", "fail_open"}
+var decisionNames = [4]string{DecisionAllowed, DecisionLimited, DecisionFallback, DecisionFailOpen}
+
+// hitResult is one Hit's answer.
+type hitResult struct {
+	count int64
+	ttl   time.Duration
+}
 
 // The rate-limit headers (X-RateLimit-Limit, -Remaining, -Reset) in the
 // canonical form Header.Set would give them.
@@ -95,12 +109,14 @@ const (
 const failOpenLogEvery = 10 * time.Second
 
 // RateLimit enforces a fixed-window limit per identity (user:<id> for a valid
-// bearer token, else ip:<client ip>) on in-scope paths. Every in-scope
+// bearer token, else ip:<client identity>) on in-scope paths. Every in-scope
 // response carries X-RateLimit-Limit, -Remaining and -Reset (epoch seconds);
 // over the limit it answers 429 with Retry-After. When the store fails or
-// takes longer than Timeout, the request proceeds without rate-limit headers
-// (fail-open), a fail_open decision is counted, and a warning is logged at
-// most every 10 seconds. It must run inside RequestContext.
+// takes longer than Timeout, the Fallback store decides the same way
+// (counted as decision fallback, a warning logged at most every 10
+// seconds); only when that fails too (or there is none) does the request
+// proceed without rate-limit headers (fail-open, counted and logged the
+// same way). It must run inside RequestContext.
 func RateLimit(cfg RateLimitConfig) func(http.Handler) http.Handler {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 50 * time.Millisecond
@@ -120,6 +136,8 @@ func RateLimit(cfg RateLimitConfig) func(http.Handler) http.Handler {
 	l := &limiter{cfg: cfg, tracer: cfg.TracerProvider.Tracer("github.com/bulwark-go/bulwark/middleware"),
 		limitStr: strconv.Itoa(cfg.Limit),
 		warn: telemetry.NewWarnThrottle(cfg.Logger, "rate limiter unavailable: request allowed (fail-open)",
+			failOpenLogEvery, cfg.Now),
+		degraded: telemetry.NewWarnThrottle(cfg.Logger, "rate limiter store unavailable: in-process fallback decides",
 			failOpenLogEvery, cfg.Now)}
 	for i, d := range decisionNames {
 		l.tags[i] = []telemetry.Tag{{Key: "decision", Value: d}}
@@ -144,7 +162,7 @@ func (l *limiter) check(w http.ResponseWriter, r *http.Request) bool {
 	if id, ok := l.cfg.Identify(r); ok {
 		kind, key = "user", "ratelimit:user:"+id
 	} else {
-		key = "ratelimit:ip:" + ClientIPFromContext(ctx)
+		key = "ratelimit:ip:" + ClientIdentity(ClientIPFromContext(ctx), l.cfg.IPv6Prefix)
 	}
 	ctx, span := l.tracer.Start(ctx, SpanRateLimitCheck)
 	defer span.End()
@@ -155,17 +173,28 @@ func (l *limiter) check(w http.ResponseWriter, r *http.Request) bool {
 		span.SetAttributes(attribute.String("ratelimit.identity", kind))
 	}
 
-	callCtx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
-	count, ttl, err := l.cfg.Store.Hit(callCtx, key, l.cfg.Window)
-	cancel()
-	if err != nil {
-		span.SetAttributes(attribute.String("ratelimit.decision", decisionNames[decFailOpen]))
-		span.SetStatus(codes.Error, "rate limit store failed; request let through")
+	var fallback func(context.Context) (hitResult, error)
+	if l.cfg.Fallback != nil {
+		fallback = func(ctx context.Context) (hitResult, error) { return l.hit(ctx, l.cfg.Fallback, key) }
+	}
+	res, src, err := WithFallback(ctx, l.cfg.Timeout,
+		func(ctx context.Context) (hitResult, error) { return l.hit(ctx, l.cfg.Store, key) }, fallback)
+	switch src {
+	case SourceCanceled:
+		return true // the client is gone: nothing to decide or count
+	case SourceNone:
+		span.SetAttributes(attribute.String("ratelimit.decision", DecisionFailOpen))
+		span.SetStatus(codes.Error, "rate limit store and fallback failed; request let through")
 		span.RecordError(err)
 		l.cfg.Telemetry.Counter(ctx, MetricRateLimitDecisions, 1, l.tags[decFailOpen]...)
 		l.warn.Warn(ctx, err)
 		return true
+	case SourceFallback:
+		span.SetStatus(codes.Error, "rate limit store failed; in-process fallback decided")
+		span.RecordError(err)
+		l.degraded.Warn(ctx, err)
 	}
+	count, ttl := res.count, res.ttl
 	if ttl <= 0 || ttl > l.cfg.Window {
 		ttl = l.cfg.Window
 	}
@@ -173,33 +202,56 @@ func (l *limiter) check(w http.ResponseWriter, r *http.Request) bool {
 	if remaining < 0 {
 		remaining = 0
 	}
-	reset := l.cfg.Now().Add(ttl)
+	h := w.Header()
+	SetRateLimitHeaders(h, l.limitStr, remaining, l.cfg.Now(), ttl)
+	if recording {
+		span.SetAttributes(attribute.Int64("ratelimit.remaining", remaining))
+	}
+	limited := count > int64(l.cfg.Limit)
+	dec := decAllowed
+	switch {
+	case src == SourceFallback:
+		dec = decFallback // limited or not: the figure operators watch in an outage
+	case limited:
+		dec = decLimited
+	}
+	if recording {
+		span.SetAttributes(attribute.String("ratelimit.decision", decisionNames[dec]),
+			attribute.Bool("ratelimit.limited", limited))
+	}
+	l.cfg.Telemetry.Counter(ctx, MetricRateLimitDecisions, 1, l.tags[dec]...)
+	if limited {
+		h.Set("Retry-After", RetryAfterSeconds(ttl))
+		l.cfg.Respond(w, r, http.StatusTooManyRequests, "Rate limit exceeded, retry later")
+		return false
+	}
+	return true
+}
+
+func (l *limiter) hit(ctx context.Context, s RateStore, key string) (hitResult, error) {
+	n, ttl, err := s.Hit(ctx, key, l.cfg.Window)
+	return hitResult{n, ttl}, err
+}
+
+// RetryAfterSeconds is d in whole seconds, rounded up, at least 1: the
+// Retry-After value of every 429 and 503 the service answers.
+func RetryAfterSeconds(d time.Duration) string {
+	return strconv.FormatInt(max(int64((d+time.Second-1)/time.Second), 1), 10)
+}
+
+// SetRateLimitHeaders writes X-RateLimit-Limit (limit), -Remaining and
+// -Reset: the epoch second at which a window with ttl left at now has
+// ended, rounded up (at that second the budget is whole again). Every
+// limiter that reports its state uses it.
+func SetRateLimitHeaders(h http.Header, limit string, remaining int64, now time.Time, ttl time.Duration) {
+	reset := now.Add(ttl)
 	resetSecs := reset.Unix()
 	if reset.Nanosecond() > 0 {
 		resetSecs++ // the window ends within this second: report the second after
 	}
 	// Header.Set with the canonical keys, without canonicalising (and
 	// allocating) them on every request.
-	h := w.Header()
-	h[hdrLimit] = []string{l.limitStr}
+	h[hdrLimit] = []string{limit}
 	h[hdrRemaining] = []string{strconv.FormatInt(remaining, 10)}
 	h[hdrReset] = []string{strconv.FormatInt(resetSecs, 10)}
-	if recording {
-		span.SetAttributes(attribute.Int64("ratelimit.remaining", remaining))
-	}
-	if count > int64(l.cfg.Limit) {
-		if recording {
-			span.SetAttributes(attribute.String("ratelimit.decision", decisionNames[decLimited]))
-		}
-		l.cfg.Telemetry.Counter(ctx, MetricRateLimitDecisions, 1, l.tags[decLimited]...)
-		retry := int64((ttl + time.Second - 1) / time.Second)
-		h.Set("Retry-After", strconv.FormatInt(max(retry, 1), 10))
-		l.cfg.Respond(w, r, http.StatusTooManyRequests, "Rate limit exceeded, retry later")
-		return false
-	}
-	if recording {
-		span.SetAttributes(attribute.String("ratelimit.decision", decisionNames[decAllowed]))
-	}
-	l.cfg.Telemetry.Counter(ctx, MetricRateLimitDecisions, 1, l.tags[decAllowed]...)
-	return true
 }

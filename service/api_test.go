@@ -117,11 +117,11 @@ func newEnv(t *testing.T, store service.UserStore, opts ...envOption) *env {
 	}
 	e := &env{t: t, h: srv, spec: newSpec(t), logs: logs, tokens: tokens, remote: setup.remote, setup: setup}
 	e.super = e.login("root@example.com", "rootpassword")
-	sub, err := tokens.Verify(e.super)
+	claims, err := tokens.Verify(e.super)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.superID = sub.String()
+	e.superID = claims.UserID.String()
 	e.alice = e.signup("alice@example.com", "alicepassword")
 	e.bob = e.signup("bob@example.com", "bobpassword1")
 	return e
@@ -139,6 +139,22 @@ type req struct {
 
 func (e *env) do(r req) *httptest.ResponseRecorder {
 	e.t.Helper()
+	rec := e.spec.serve(e.t, e.h, e.request(r))
+	if id := rec.Header().Get("X-Request-ID"); id == "" {
+		e.t.Fatalf("%s %s: no X-Request-ID", r.method, r.path)
+	}
+	return rec
+}
+
+// serveRaw serves r without validating the exchange against the
+// description: for answers no client receives (a 499 after a hang-up).
+func (e *env) serveRaw(r req) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	e.h.ServeHTTP(rec, e.request(r))
+	return rec
+}
+
+func (e *env) request(r req) *http.Request {
 	var body io.Reader
 	if r.body != "" {
 		body = strings.NewReader(r.body)
@@ -163,11 +179,7 @@ func (e *env) do(r req) *httptest.ResponseRecorder {
 	if r.ctx != nil {
 		hr = hr.WithContext(r.ctx)
 	}
-	rec := e.spec.serve(e.t, e.h, hr)
-	if id := rec.Header().Get("X-Request-ID"); id == "" {
-		e.t.Fatalf("%s %s: no X-Request-ID", r.method, r.path)
-	}
-	return rec
+	return hr
 }
 
 func (e *env) login(email, password string) string {
@@ -328,7 +340,17 @@ func runAPI(t *testing.T, e *env) {
 		{"list limit zero", req{method: "GET", path: "/api/v1/users?limit=0", token: e.super}, 422, "validation_error", fieldIs("limit")},
 		{"list offset negative", req{method: "GET", path: "/api/v1/users?offset=-1", token: e.super}, 422, "validation_error", fieldIs("offset")},
 		{"duplicate email", req{method: "POST", path: "/api/v1/users", body: `{"email":"ALICE@example.com","password":"whatever123"}`}, 409, "conflict", nil},
-		{"patch to a taken email", req{method: "PATCH", path: "/api/v1/users/" + alice.id, token: alice.token, body: `{"email":"bob@example.com"}`}, 409, "conflict", nil},
+		{"patch to a taken email", req{method: "PATCH", path: "/api/v1/users/" + alice.id, token: alice.token, body: `{"email":"bob@example.com","current_password":"alicepassword"}`}, 409, "conflict", nil},
+		{"own email change without current_password", req{method: "PATCH", path: "/api/v1/users/" + alice.id, token: alice.token, body: `{"email":"a3@example.com"}`}, 422, "validation_error", fieldIs("current_password")},
+		{"own password change without current_password", req{method: "PATCH", path: "/api/v1/users/" + alice.id, token: alice.token, body: `{"password":"otherpassword"}`}, 422, "validation_error", fieldIs("current_password")},
+		{"own password change, wrong current_password, never echoed", req{method: "PATCH", path: "/api/v1/users/" + alice.id, token: alice.token, body: `{"password":"otherpassword","current_password":"guessedpw1"}`}, 403, "forbidden",
+			func(t *testing.T, rec *httptest.ResponseRecorder, _ envelope) {
+				if strings.Contains(rec.Body.String(), "guessedpw1") || strings.Contains(rec.Body.String(), "otherpassword") {
+					t.Fatalf("password echoed: %s", rec.Body)
+				}
+			}},
+		{"current_password over 128 characters", req{method: "PATCH", path: "/api/v1/users/" + alice.id, token: alice.token, body: `{"password":"otherpassword","current_password":"` + strings.Repeat("x", 129) + `"}`}, 422, "validation_error", fieldIs("current_password")},
+		{"current_password null", req{method: "PATCH", path: "/api/v1/users/" + alice.id, token: alice.token, body: `{"password":"otherpassword","current_password":null}`}, 422, "validation_error", fieldIs("current_password")},
 		{"sign-up mass assignment", req{method: "POST", path: "/api/v1/users", body: `{"email":"m@example.com","password":"whatever123","is_superuser":true}`}, 422, "validation_error", fieldIs("is_superuser")},
 		{"malformed JSON", req{method: "POST", path: "/api/v1/users", body: `{"email":`}, 422, "validation_error", fieldIs("body")},
 		{"JSON not an object", req{method: "POST", path: "/api/v1/users", body: `[1,2]`}, 422, "validation_error", fieldIs("body")},
@@ -431,16 +453,19 @@ func runAPI(t *testing.T, e *env) {
 		decodeUser(t, rec, 200)
 		rec = e.do(req{method: "GET", path: "/api/v1/users/" + alice.id, token: e.super})
 		decodeUser(t, rec, 200)
-		rec = e.do(req{method: "PATCH", path: "/api/v1/users/" + alice.id, token: alice.token, body: `{"full_name":"Alice A","email":"Alice2@Example.com"}`})
+		rec = e.do(req{method: "PATCH", path: "/api/v1/users/" + alice.id, token: alice.token, body: `{"full_name":"Alice A","email":"Alice2@Example.com","current_password":"alicepassword"}`})
 		u := decodeUser(t, rec, 200)
 		if u["full_name"] != "Alice A" || u["email"] != "alice2@example.com" {
 			t.Fatalf("patched: %v", u)
 		}
-		rec = e.do(req{method: "PATCH", path: "/api/v1/users/" + alice.id, token: alice.token, body: `{"full_name":null,"password":"newpassword1"}`})
+		// An email change keeps the token; a password change revokes it.
+		decodeUser(t, e.do(req{method: "GET", path: "/api/v1/users/me", token: alice.token}), 200)
+		rec = e.do(req{method: "PATCH", path: "/api/v1/users/" + alice.id, token: alice.token, body: `{"full_name":null,"password":"newpassword1","current_password":"alicepassword"}`})
 		if u := decodeUser(t, rec, 200); u["full_name"] != nil {
 			t.Fatalf("full_name not cleared: %v", u)
 		}
-		e.login("alice2@example.com", "newpassword1")
+		checkEnvelope(t, e.do(req{method: "GET", path: "/api/v1/users/me", token: alice.token}), 401, "unauthorized")
+		alice.token = e.login("alice2@example.com", "newpassword1")
 		rec = e.do(req{method: "POST", path: "/auth/login", body: `{"username":"alice2@example.com","password":"newpassword1"}`})
 		if rec.Code != 200 {
 			t.Fatalf("JSON login: %d %s", rec.Code, rec.Body)
@@ -611,5 +636,18 @@ func TestReadinessDrain(t *testing.T) {
 	rec = sp.serve(t, srv2, httptest.NewRequest("GET", "/health", nil))
 	if rec.Code != 200 {
 		t.Fatalf("/health while draining: %d", rec.Code)
+	}
+}
+
+// Error envelopes and tokens are never cached or sniffed.
+func TestSecurityHeaders(t *testing.T) {
+	e := newEnv(t, memory.NewUsers())
+	rec := e.do(req{method: "GET", path: "/api/v1/users/me"})
+	if rec.Header().Get("X-Content-Type-Options") != "nosniff" || rec.Header().Get("Cache-Control") != "no-store" {
+		t.Fatalf("error headers: %v", rec.Header())
+	}
+	rec = e.do(req{method: "POST", path: "/auth/login", ctype: "application/x-www-form-urlencoded", body: "username=alice@example.com&password=alicepassword"})
+	if rec.Code != 200 || rec.Header().Get("Cache-Control") != "no-store" {
+		t.Fatalf("token response: %d %v", rec.Code, rec.Header())
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/alexedwards/argon2id"
-	"github.com/bulwark-go/bulwark/middleware"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 )
@@ -26,13 +25,31 @@ func NewTokens(secret []byte, ttl time.Duration) *Tokens {
 	return &Tokens{secret: secret, ttl: ttl, now: time.Now}
 }
 
-// Issue returns a signed token whose subject is the user id.
-func (t *Tokens) Issue(userID uuid.UUID) (string, error) {
+// Claims is what a verified access token says: whose it is, and the
+// user's token version it was issued under.
+type Claims struct {
+	UserID  uuid.UUID
+	Version int64
+}
+
+// tokenClaims is the JWT payload: the registered claims and "ver", the
+// user's token version (User.TokenVersion) at issue.
+type tokenClaims struct {
+	jwt.RegisteredClaims
+	Version *int64 `json:"ver,omitempty"`
+}
+
+// Issue returns a signed token whose subject is the user id and whose "ver"
+// claim is the user's current token version.
+func (t *Tokens) Issue(userID uuid.UUID, version int64) (string, error) {
 	now := t.now()
-	claims := jwt.RegisteredClaims{
-		Subject:   userID.String(),
-		IssuedAt:  jwt.NewNumericDate(now),
-		ExpiresAt: jwt.NewNumericDate(now.Add(t.ttl)),
+	claims := tokenClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Subject:   userID.String(),
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(t.ttl)),
+		},
+		Version: &version,
 	}
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(t.secret)
 }
@@ -42,36 +59,27 @@ func (t *Tokens) Issue(userID uuid.UUID) (string, error) {
 var errBadToken = errors.New("invalid token")
 
 // Verify checks the signature (HS256 only: "none" and other algorithms are
-// refused), the expiry (required) and returns the subject as a user id.
-func (t *Tokens) Verify(token string) (uuid.UUID, error) {
-	var claims jwt.RegisteredClaims
+// refused), the expiry (required), a user-id subject and the "ver" claim
+// (required: a token without one predates token versions and is refused, so
+// that no token escapes revocation; see docs/SECURITY.md).
+func (t *Tokens) Verify(token string) (Claims, error) {
+	var claims tokenClaims
 	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return t.secret, nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithExpirationRequired(),
 		jwt.WithTimeFunc(t.now),
 	)
 	if err != nil {
-		return uuid.Nil, fmt.Errorf("%w: %v", errBadToken, err)
+		return Claims{}, fmt.Errorf("%w: %v", errBadToken, err)
 	}
 	id, err := uuid.Parse(claims.Subject)
 	if err != nil {
-		return uuid.Nil, fmt.Errorf("%w: subject is not a user id", errBadToken)
+		return Claims{}, fmt.Errorf("%w: subject is not a user id", errBadToken)
 	}
-	return id, nil
-}
-
-// SubjectFromRequest returns the user id of a valid bearer token on r. The
-// rate limiter uses it to key by user without a database read.
-func (t *Tokens) SubjectFromRequest(r *http.Request) (string, bool) {
-	tok, ok := bearerToken(r)
-	if !ok {
-		return "", false
+	if claims.Version == nil {
+		return Claims{}, fmt.Errorf("%w: no token version", errBadToken)
 	}
-	id, err := t.Verify(tok)
-	if err != nil {
-		return "", false
-	}
-	return id.String(), true
+	return Claims{UserID: id, Version: *claims.Version}, nil
 }
 
 func bearerToken(r *http.Request) (string, bool) {
@@ -123,61 +131,49 @@ func (h *Argon2id) Verify(password, hash string) (bool, error) {
 	return argon2id.ComparePasswordAndHash(password, hash)
 }
 
-// authenticate resolves the bearer token of r to an active user, or a 401.
-// The user is read through the cache when it is on, so an authenticated read
-// that hits the cache touches no database.
+// authenticate resolves the bearer token of r to an active user whose
+// token version the token carries, or a 401. The token was verified once, by
+// the authn step (authn.go); the user is read through the cache when it is
+// on (entries are fenced: cache.go), so an authenticated read that hits the
+// cache touches no database.
 func (s *Server) authenticate(ctx context.Context, r *http.Request) (UserPublic, error) {
 	unauthorized := func(reason string, cause error) error {
 		return &Error{Status: http.StatusUnauthorized, Message: reason, Err: cause}
 	}
-	tok, ok := bearerToken(r)
-	if !ok {
+	a := authFrom(ctx)
+	switch {
+	case a == nil:
 		return UserPublic{}, unauthorized("Not authenticated", nil)
+	case a.err != nil:
+		return UserPublic{}, unauthorized("Could not validate credentials", a.err)
 	}
-	id, err := s.verifyOnce(ctx, tok)
-	if err != nil {
-		return UserPublic{}, unauthorized("Could not validate credentials", err)
-	}
-	u, err := s.lookupUser(ctx, id)
+	acc, err := s.lookupAccount(ctx, a.claims.UserID)
 	if errors.Is(err, ErrNotFound) {
 		return UserPublic{}, unauthorized("Could not validate credentials", err)
 	}
 	if err != nil {
 		return UserPublic{}, err
 	}
-	if !u.IsActive {
+	if !acc.IsActive {
 		return UserPublic{}, unauthorized("Inactive user", nil)
 	}
-	return u, nil
+	if acc.TokenVersion != a.claims.Version {
+		return UserPublic{}, unauthorized("Could not validate credentials", errRevoked)
+	}
+	return acc.UserPublic, nil
 }
+
+// errRevoked: the token was issued before the user's last password change
+// or deactivation.
+var errRevoked = errors.New("token revoked: issued under an older token version")
 
 // identify is the rate limiter's Identify: the user id of a valid bearer
-// token on r. It remembers the verification for the request, so that
-// authenticate, later in the same request, does not verify the token a
-// second time (a JWT parse is the dearest step of an authenticated request
-// short of the database).
+// token on r, as the authn step verified it.
 func (s *Server) identify(r *http.Request) (string, bool) {
-	tok, ok := bearerToken(r)
-	if !ok {
-		return "", false
+	if a := authFrom(r.Context()); a != nil && a.err == nil {
+		return a.subject, true
 	}
-	id, err := s.tokens.Verify(tok)
-	if err != nil {
-		return "", false
-	}
-	sub := id.String()
-	middleware.RememberSubject(r.Context(), tok, sub)
-	return sub, true
-}
-
-// verifyOnce verifies tok, unless identify already did in this request.
-func (s *Server) verifyOnce(ctx context.Context, tok string) (uuid.UUID, error) {
-	if sub, ok := middleware.RememberedSubject(ctx, tok); ok {
-		if id, err := uuid.Parse(sub); err == nil {
-			return id, nil
-		}
-	}
-	return s.tokens.Verify(tok)
+	return "", false
 }
 
 // EnsureSuperuser creates the first superuser (FIRST_SUPERUSER_EMAIL /

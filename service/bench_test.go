@@ -170,7 +170,7 @@ func benchSignup(b *testing.B, h http.Handler, tokens *service.Tokens, email str
 	if err != nil {
 		b.Fatal(err)
 	}
-	tok, err := tokens.Issue(id)
+	tok, err := tokens.Issue(id, 0) // a new user: token version 0
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -74,12 +74,15 @@ func runCache(t *testing.T, newBackend func(*testing.T) *backend) {
 				t.Fatalf("Redis holds %q", got)
 			}
 		}
-		if string(raw) != first {
-			t.Fatalf("entry %s\nwant exactly the response body %s", raw, first)
+		// The entry is the response body plus the token version (the one
+		// extension of CONTRACT §6, for authentication).
+		var fields, body map[string]any
+		if err := json.Unmarshal(raw, &fields); err != nil || len(fields) != 7 || fields["token_version"] != float64(0) {
+			t.Fatalf("entry is not the 6-field UserPublic plus token_version 0: %s", raw)
 		}
-		var fields map[string]any
-		if err := json.Unmarshal(raw, &fields); err != nil || len(fields) != 6 {
-			t.Fatalf("entry is not the 6-field UserPublic: %s", raw)
+		delete(fields, "token_version")
+		if err := json.Unmarshal([]byte(first), &body); err != nil || fmt.Sprint(fields) != fmt.Sprint(body) {
+			t.Fatalf("entry %s\nwant the response body %s plus token_version", raw, first)
 		}
 		for _, bad := range []string{"argon2", "hash", "password", "request_id"} {
 			if bytes.Contains(bytes.ToLower(raw), []byte(bad)) {
@@ -122,7 +125,7 @@ func runCache(t *testing.T, newBackend func(*testing.T) *backend) {
 		if got := getBody(t, e, "/api/v1/users/me", e.bob.token); !strings.Contains(got, `"full_name":"Bobby"`) {
 			t.Fatalf("/me after PATCH: %s", got)
 		}
-		rec = e.do(req{method: "PATCH", path: path, token: e.bob.token, body: `{"email":"robert@example.com"}`})
+		rec = e.do(req{method: "PATCH", path: path, token: e.bob.token, body: `{"email":"robert@example.com","current_password":"bobpassword1"}`})
 		decodeUser(t, rec, 200)
 		if got := getBody(t, e, path, e.super); !strings.Contains(got, `"email":"robert@example.com"`) {
 			t.Fatalf("after self PATCH: %s", got)
@@ -319,7 +322,8 @@ func TestCacheTTL(t *testing.T) {
 }
 
 // With its Redis down the endpoint answers from the database, within the
-// timeout bound, and the cache counts errors; writes still win.
+// timeout bound, and the cache counts errors. A write cannot be fenced: it
+// answers 503 and changes nothing; once Redis is back it goes through.
 func TestCacheFailOpen(t *testing.T) {
 	srv := redistest.Start(t)
 	c := newRedisClient(t, srv.URL(), failTimeout)
@@ -353,16 +357,31 @@ func TestCacheFailOpen(t *testing.T) {
 	if got := errors() - errBefore; got < 3 {
 		t.Fatalf("cache_requests_total{result=error} rose by %v, want >= 3", got)
 	}
-	decodeUser(t, e.do(req{method: "PATCH", path: path, token: e.alice.token, body: `{"full_name":"Down"}`}), 200)
-	if got := getBody(t, e, path, e.super); !strings.Contains(got, `"full_name":"Down"`) {
-		t.Fatalf("after PATCH with Redis down: %s", got)
+	for _, w := range []req{
+		{method: "PATCH", path: path, token: e.alice.token, body: `{"full_name":"Down"}`},
+		{method: "DELETE", path: path, token: e.super},
+	} {
+		rec := e.do(w)
+		checkEnvelope(t, rec, 503, "service_unavailable")
+		if rec.Header().Get("Retry-After") == "" {
+			t.Fatalf("%s with Redis down: 503 without Retry-After", w.method)
+		}
+	}
+	if got := getBody(t, e, path, e.super); !strings.Contains(got, `"full_name":null`) {
+		t.Fatalf("a refused write changed the user: %s", got)
 	}
 
 	srv.Restart()
+	eventually(t, 10*time.Second, "writes after restart", func() error {
+		if rec := e.do(req{method: "PATCH", path: path, token: e.alice.token, body: `{"full_name":"Up"}`}); rec.Code != 200 {
+			return fmt.Errorf("PATCH: %d", rec.Code)
+		}
+		return nil
+	})
 	eventually(t, 10*time.Second, "cache after restart", func() error {
 		before := users.reads(e.alice.id)
 		got := getBody(t, e, path, e.super)
-		if !strings.Contains(got, `"full_name":"Down"`) {
+		if !strings.Contains(got, `"full_name":"Up"`) {
 			t.Fatalf("after restart: %s", got)
 		}
 		if users.reads(e.alice.id) != before {

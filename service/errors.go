@@ -1,12 +1,14 @@
 package service
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/bulwark-go/bulwark/middleware"
 )
@@ -18,6 +20,11 @@ type Error struct {
 	Message string
 	Details any
 	Err     error
+	// RetryAfter, when positive, is sent as Retry-After (whole seconds,
+	// rounded up).
+	RetryAfter time.Duration
+	// Header holds extra response headers (e.g. X-RateLimit-*).
+	Header http.Header
 }
 
 func (e *Error) Error() string {
@@ -70,6 +77,8 @@ func CodeForStatus(status int) string {
 		return "internal_error"
 	case http.StatusServiceUnavailable:
 		return "service_unavailable"
+	case StatusClientClosedRequest:
+		return "client_closed_request"
 	}
 	text := http.StatusText(status)
 	if text == "" {
@@ -106,6 +115,8 @@ func defaultMessage(status int) string {
 		return "Too Many Requests"
 	case http.StatusServiceUnavailable:
 		return "Service Unavailable"
+	case StatusClientClosedRequest:
+		return "Client Closed Request"
 	}
 	if t := http.StatusText(status); t != "" {
 		return t
@@ -160,12 +171,25 @@ func (s *Server) respondStatus(w http.ResponseWriter, r *http.Request, status in
 	writeEnvelope(w, status, message, nil)
 }
 
+// StatusClientClosedRequest (499, as nginx logs it) is the status recorded
+// for a request whose client hung up before it was answered: it is a 4xx in
+// logs and metrics (CONTRACT §10), never a 5xx series or an ERROR line. The
+// client is gone, so nobody reads the envelope written with it.
+const StatusClientClosedRequest = 499
+
+// retryShortly is the Retry-After of the 503s that a retry a moment later
+// can clear (hashing at capacity, the cache fence unavailable).
+const retryShortly = time.Second
+
 // respondError maps err to a status and writes the envelope. Unknown errors
 // are 500s: logged at ERROR with a stack trace, answered with nothing of them.
+// Whatever err is, a request whose client has gone is a 499.
 func (s *Server) respondError(w http.ResponseWriter, r *http.Request, err error) {
 	var apiErr *Error
 	var tooLarge *http.MaxBytesError
 	switch {
+	case errors.Is(context.Cause(r.Context()), context.Canceled):
+		apiErr = &Error{Status: StatusClientClosedRequest, Message: "Client closed the request", Err: err}
 	case errors.As(err, &apiErr):
 	case errors.As(err, &tooLarge):
 		apiErr = &Error{Status: http.StatusRequestEntityTooLarge, Err: err}
@@ -175,8 +199,17 @@ func (s *Server) respondError(w http.ResponseWriter, r *http.Request, err error)
 		apiErr = &Error{Status: http.StatusConflict, Err: err}
 	case errors.Is(err, ErrUnavailable):
 		apiErr = &Error{Status: http.StatusServiceUnavailable, Err: err}
+	case errors.Is(err, ErrHashBusy):
+		apiErr = &Error{Status: http.StatusServiceUnavailable, Err: err, RetryAfter: retryShortly,
+			Message: "Too many password operations in progress, retry shortly"}
 	default:
 		apiErr = &Error{Status: http.StatusInternalServerError, Err: err}
+	}
+	for k, v := range apiErr.Header {
+		w.Header()[k] = v
+	}
+	if apiErr.RetryAfter > 0 {
+		w.Header().Set("Retry-After", middleware.RetryAfterSeconds(apiErr.RetryAfter))
 	}
 	s.logError(r, apiErr.Status, apiErr.Message, apiErr.Err, apiErr.Status >= 500)
 	writeEnvelope(w, apiErr.Status, apiErr.Message, apiErr.Details)

@@ -61,12 +61,12 @@ func FuzzJSONBodies(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		tok, _ := tokens.Issue(u.ID)
+		tok, _ := tokens.Issue(u.ID, u.TokenVersion)
 		return u.ID.String(), tok
 	}
 	selfID, selfTok := mk("self@example.com")
 	otherID, _ := mk("other@example.com")
-	rootTok, _ := tokens.Issue(root.ID)
+	rootTok, _ := tokens.Issue(root.ID, root.TokenVersion)
 
 	f.Fuzz(func(t *testing.T, route uint8, body string) {
 		rt := jsonRoutes[int(route)%len(jsonRoutes)]
@@ -112,12 +112,12 @@ func FuzzJSONBodies(f *testing.F) {
 
 // FuzzTokensVerify feeds arbitrary strings to Tokens.Verify: it never
 // panics, and whatever it accepts is an unexpired HS256 token signed with
-// the secret whose subject is the returned id. Seed corpus:
+// the secret whose subject and "ver" claim are the returned ones. Seed corpus:
 // testdata/fuzz/FuzzTokensVerify.
 func FuzzTokensVerify(f *testing.F) {
 	tokens := service.NewTokens(testSecret, time.Hour)
 	id := uuid.New()
-	good, _ := tokens.Issue(id)
+	good, _ := tokens.Issue(id, 0)
 	sign := func(m jwt.SigningMethod, key any, claims jwt.MapClaims) string {
 		s, err := jwt.NewWithClaims(m, claims).SignedString(key)
 		if err != nil {
@@ -136,6 +136,9 @@ func FuzzTokensVerify(f *testing.F) {
 		sign(jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"sub": "admin", "exp": exp}),
 		sign(jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"sub": 5, "exp": "tomorrow"}),
 		sign(jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"sub": id.String(), "exp": exp, "nbf": exp}),
+		sign(jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"sub": id.String(), "exp": exp}),             // no ver
+		sign(jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"sub": id.String(), "exp": exp, "ver": "1"}), // ver not a number
+		sign(jwt.SigningMethodHS256, testSecret, jwt.MapClaims{"sub": id.String(), "exp": exp, "ver": 7}),
 	} {
 		f.Add(s)
 	}
@@ -144,11 +147,14 @@ func FuzzTokensVerify(f *testing.F) {
 		if err != nil {
 			return
 		}
-		var claims jwt.RegisteredClaims
+		var claims struct {
+			jwt.RegisteredClaims
+			Ver *int64 `json:"ver"`
+		}
 		parsed, perr := jwt.ParseWithClaims(tok, &claims, func(*jwt.Token) (any, error) { return testSecret, nil },
 			jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired())
-		if perr != nil || !parsed.Valid || claims.Subject != got.String() {
-			t.Fatalf("Verify accepted %q as %v; independent check: %v, subject %q", tok, got, perr, claims.Subject)
+		if perr != nil || !parsed.Valid || claims.Subject != got.UserID.String() || claims.Ver == nil || *claims.Ver != got.Version {
+			t.Fatalf("Verify accepted %q as %+v; independent check: %v, subject %q, ver %v", tok, got, perr, claims.Subject, claims.Ver)
 		}
 	})
 }

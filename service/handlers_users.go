@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/bulwark-go/bulwark/middleware"
 	"github.com/google/uuid"
 )
 
@@ -66,42 +65,65 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.respondError(w, r, err)
 		return
 	}
-	account, ip := normalizeLogin(req.Username), middleware.ClientIPFromContext(r.Context())
+	account := normalizeLogin(req.Username)
+	ctx := r.Context()
+	var held []reservation
 	if s.login != nil {
-		if ok, wait := s.login.allow(r.Context(), ip, account); !ok {
-			s.refuseLogin(w, r, wait)
+		var ok bool
+		var ref refusal
+		if held, ok, ref = s.login.admit(ctx, s.clientIdentity(r), account); !ok {
+			s.respondError(w, r, s.tooManyAttempts("Too many login attempts, retry later", ref, false))
 			return
 		}
 	}
-	bad := &Error{Status: http.StatusUnauthorized, Message: "Incorrect email or password"}
-	var hash string
-	var u User
-	if account != "" { // a username that is no valid email names no user: no query
-		var err error
-		u, err = s.users.ByEmail(r.Context(), account)
-		switch {
-		case err == nil:
-			hash = u.HashedPassword
-		case !errors.Is(err, ErrNotFound):
-			s.respondError(w, r, err)
-			return
-		}
-	}
-	ok, err := s.hasher.Verify(req.Password, hash)
-	if err != nil || !ok || !u.IsActive {
-		if s.login != nil {
-			s.login.failed(r.Context(), ip, account)
-		}
-		s.respondError(w, r, bad)
+	u, ok, err := s.checkLogin(ctx, account, req.Password)
+	switch {
+	case err != nil: // nothing was checked (store down, hashing at capacity): not a failure
+		s.giveBackLogin(ctx, held)
+		s.respondError(w, r, err)
+		return
+	case !ok: // the failure keeps its reservations
+		s.respondError(w, r, &Error{Status: http.StatusUnauthorized, Message: "Incorrect email or password"})
 		return
 	}
-	tok, err := s.tokens.Issue(u.ID)
+	s.giveBackLogin(ctx, held)
+	tok, err := s.tokens.Issue(u.ID, u.TokenVersion)
 	if err != nil {
 		s.respondError(w, r, err)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	encode(w, http.StatusOK, tokenResponse{AccessToken: tok, TokenType: "bearer"})
+}
+
+// checkLogin reports whether password is account's and the account is
+// active. Unknown email, wrong password and inactive user cost the same
+// hashing work and all report false; err is set only when nothing could be
+// checked.
+func (s *Server) checkLogin(ctx context.Context, account, password string) (User, bool, error) {
+	var hash string
+	var u User
+	if account != "" { // a username that is no valid email names no user: no query
+		var err error
+		u, err = s.users.ByEmail(ctx, account)
+		switch {
+		case err == nil:
+			hash = u.HashedPassword
+		case !errors.Is(err, ErrNotFound):
+			return User{}, false, err
+		}
+	}
+	ok, err := s.hasher.Verify(ctx, password, hash)
+	if errors.Is(err, ErrHashBusy) || ctx.Err() != nil {
+		return User{}, false, err
+	}
+	return u, err == nil && ok && u.IsActive, nil
+}
+
+func (s *Server) giveBackLogin(ctx context.Context, held []reservation) {
+	if s.login != nil {
+		s.login.release(ctx, held...)
+	}
 }
 
 // normalizeLogin lower-cases a login name the way emails are stored; a name
@@ -132,8 +154,21 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
 		s.respondError(w, r, err)
 		return
 	}
-	u, err := s.createUser(r.Context(), email, req.Password, req.FullName, false)
+	ctx := r.Context()
+	var held reservation
+	if s.signup != nil {
+		var ok bool
+		var ref refusal
+		if held, ok, ref = s.signup.admit(ctx, s.clientIdentity(r)); !ok {
+			s.respondError(w, r, s.tooManyAttempts("Too many sign-ups from this address, retry later", ref, true))
+			return
+		}
+	}
+	u, err := s.createUser(ctx, email, req.Password, req.FullName, false)
 	if err != nil {
+		if errors.Is(err, ErrHashBusy) && s.signup != nil {
+			s.signup.release(ctx, held) // no account was attempted
+		}
 		s.respondError(w, r, err)
 		return
 	}
@@ -142,7 +177,7 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) createUser(ctx context.Context, email, password string, fullName *string, superuser bool) (User, error) {
-	hash, err := s.hasher.Hash(password)
+	hash, err := s.hasher.Hash(ctx, password)
 	if err != nil {
 		return User{}, err
 	}
@@ -257,33 +292,104 @@ func (s *Server) handleGetUser(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleUpdateUser applies a JSON subset of email, full_name, password,
-// is_active, is_superuser. Only a superuser may set the last two.
+// is_active, is_superuser. Only a superuser may set the last two. Changing
+// one's own password or email needs current_password (another account's,
+// for a superuser, does not). A new password or a deactivation revokes the
+// user's tokens (token version bump). The write is fenced (cache.go).
 func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 	me, id, err := s.target(r)
 	if err != nil {
 		s.respondError(w, r, err)
 		return
 	}
-	upd, err := s.decodeUpdate(r, me.IsSuperuser)
+	ctx := r.Context()
+	p, err := s.decodeUpdate(r, me.IsSuperuser, me.ID == id)
 	if err != nil {
 		s.respondError(w, r, err)
 		return
 	}
-	u, err := s.users.Update(r.Context(), id, upd)
+	if p.current != nil {
+		if err := s.checkCurrentPassword(ctx, r, id, *p.current); err != nil {
+			s.respondError(w, r, err)
+			return
+		}
+	}
+	upd := p.upd
+	if p.password != nil {
+		h, err := s.hasher.Hash(ctx, *p.password)
+		if err != nil {
+			s.respondError(w, r, err)
+			return
+		}
+		upd.HashedPassword = &h
+		upd.BumpTokenVersion = true
+	}
+	if upd.IsActive != nil && !*upd.IsActive {
+		upd.BumpTokenVersion = true
+	}
+	var u User
+	err = s.fencedWrite(ctx, id, func(ctx context.Context) (err error) {
+		u, err = s.users.Update(ctx, id, upd)
+		return err
+	})
 	if err != nil {
 		s.respondError(w, r, err)
 		return
 	}
-	s.invalidateUser(r.Context(), id)
 	encode(w, http.StatusOK, u.Public())
 }
 
+// errWrongCurrentPassword: 403, so that a client does not take it for a
+// dead token (401) and the token is not what is in question.
+var errWrongCurrentPassword = &Error{Status: http.StatusForbidden, Message: "current_password is incorrect"}
+
+// checkCurrentPassword verifies the current password of user id before a
+// change of its own password or email. It is a password guess like a login:
+// reserved against the same per-account and per-client limits before any
+// hashing (429 past them), a wrong one kept as a failure (403), a right one
+// given back, so PATCH is no way around the login limit.
+func (s *Server) checkCurrentPassword(ctx context.Context, r *http.Request, id uuid.UUID, current string) error {
+	u, err := s.users.ByID(ctx, id)
+	if err != nil {
+		return err
+	}
+	var held []reservation
+	if s.login != nil {
+		var ok bool
+		var ref refusal
+		if held, ok, ref = s.login.admit(ctx, s.clientIdentity(r), u.Email); !ok {
+			return s.tooManyAttempts("Too many password attempts, retry later", ref, true)
+		}
+	}
+	ok, err := s.hasher.Verify(ctx, current, u.HashedPassword)
+	switch {
+	case errors.Is(err, ErrHashBusy) || ctx.Err() != nil:
+		s.giveBackLogin(ctx, held)
+		return err
+	case err != nil || !ok:
+		return errWrongCurrentPassword
+	}
+	s.giveBackLogin(ctx, held)
+	return nil
+}
+
+// userPatch is a decoded PATCH body: the update (without the password's
+// hash), the new password, and current_password when the change needs it.
+type userPatch struct {
+	upd      UserUpdate
+	password *string
+	current  *string
+}
+
 // decodeUpdate reads a PATCH body field by field, so that absent, null and
-// wrongly typed values are told apart and every error names its field.
-func (s *Server) decodeUpdate(r *http.Request, superuser bool) (UserUpdate, error) {
+// wrongly typed values are told apart and every error names its field. A
+// change of one's own (self) password or email without current_password is
+// a 422 naming it; current_password is returned only when the change needs
+// it (a superuser changing another account needs none: it is ignored).
+func (s *Server) decodeUpdate(r *http.Request, superuser, self bool) (userPatch, error) {
 	var fields map[string]json.RawMessage
 	if err := decodeJSON(r, &fields); err != nil {
-		return UserUpdate{}, err
+		return userPatch{}, err
 	}
 	var upd UserUpdate
 	var errs []*FieldError
@@ -308,7 +414,7 @@ func (s *Server) decodeUpdate(r *http.Request, superuser bool) (UserUpdate, erro
 		return &v, nil
 	}
 	privileged := false
-	var password *string
+	var password, current *string
 	for name, raw := range fields {
 		var ferr *FieldError
 		switch name {
@@ -333,11 +439,13 @@ func (s *Server) decodeUpdate(r *http.Request, superuser bool) (UserUpdate, erro
 				}
 			}
 		case "current_password":
-			// Bounded here like every input; checking it against the
-			// account is the credential-lifecycle step's (CONTRACT §10).
+			// Bounded here like every input; checked against the account
+			// by the credential-lifecycle step (CONTRACT §10).
 			var v *string
 			if v, ferr = str(name, raw, false); ferr == nil {
-				ferr = lengthBetween(name, *v, 1, maxPassword)
+				if ferr = lengthBetween(name, *v, 1, maxPassword); ferr == nil {
+					current = v
+				}
 			}
 		case "is_active":
 			privileged = true
@@ -350,35 +458,38 @@ func (s *Server) decodeUpdate(r *http.Request, superuser bool) (UserUpdate, erro
 		}
 		errs = append(errs, ferr)
 	}
+	_, changesPassword := fields["password"]
+	_, changesEmail := fields["email"]
+	needsCurrent := self && (changesPassword || changesEmail)
+	if needsCurrent && current == nil && fields["current_password"] == nil {
+		errs = append(errs, &FieldError{Field: "current_password", Message: "field required to change your own password or email"})
+	}
 	errs = slices.DeleteFunc(errs, func(e *FieldError) bool { return e == nil })
 	slices.SortFunc(errs, func(a, b *FieldError) int { return cmp.Compare(a.Field, b.Field) })
 	if err := collect(errs...); err != nil {
-		return UserUpdate{}, err
+		return userPatch{}, err
 	}
 	if privileged && !superuser {
-		return UserUpdate{}, &Error{Status: http.StatusForbidden, Message: "Only a superuser may set is_active or is_superuser"}
+		return userPatch{}, &Error{Status: http.StatusForbidden, Message: "Only a superuser may set is_active or is_superuser"}
 	}
-	if password != nil {
-		h, err := s.hasher.Hash(*password)
-		if err != nil {
-			return UserUpdate{}, err
-		}
-		upd.HashedPassword = &h
+	p := userPatch{upd: upd, password: password}
+	if needsCurrent {
+		p.current = current
 	}
-	return upd, nil
+	return p, nil
 }
 
-// handleDeleteUser deletes a user (itself, or any for a superuser).
+// handleDeleteUser deletes a user (itself, or any for a superuser); the
+// write is fenced (cache.go), and the user's tokens die with it.
 func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
 	_, id, err := s.target(r)
 	if err != nil {
 		s.respondError(w, r, err)
 		return
 	}
-	if err := s.users.Delete(r.Context(), id); err != nil {
+	if err := s.fencedWrite(r.Context(), id, func(ctx context.Context) error { return s.users.Delete(ctx, id) }); err != nil {
 		s.respondError(w, r, err)
 		return
 	}
-	s.invalidateUser(r.Context(), id)
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -34,7 +34,7 @@ import (
 // semanticTimeout bounds each limiter and cache call in the tests about
 // behaviour (not about failure): generous, so that a loaded machine running
 // -race never fails open by accident and turns an exact count into a flake.
-const semanticTimeout = 2 * time.Second
+const semanticTimeout = 5 * time.Second
 
 // backend is a rate store and a cache of one kind. Every key the service
 // touches is recorded, so that the Redis keys can be inspected and deleted
@@ -107,9 +107,14 @@ func (l loggedCache) Add(ctx context.Context, key string, value []byte, ttl time
 	return l.Cache.Add(ctx, key, value, ttl)
 }
 
-func (l loggedCache) Delete(ctx context.Context, keys ...string) error {
-	l.log.add(keys...)
-	return l.Cache.Delete(ctx, keys...)
+func (l loggedCache) CompareAndSwap(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error) {
+	l.log.add(key)
+	return l.Cache.CompareAndSwap(ctx, key, old, value, ttl)
+}
+
+func (l loggedCache) ReplaceUnlessGuarded(ctx context.Context, key string, value []byte, ttl time.Duration, mine, guard []byte) (bool, error) {
+	l.log.add(key)
+	return l.Cache.ReplaceUnlessGuarded(ctx, key, value, ttl, mine, guard)
 }
 
 func newBackend(name string, rate middleware.RateStore, cache service.Cache, raw *goredis.Client) *backend {
@@ -182,9 +187,13 @@ func sharedRedisBackend(t *testing.T) *backend {
 	return b
 }
 
+// newRedisClient is a client whose operations and dials are bounded by
+// opTimeout: the tests about behaviour give a generous one (a dial under
+// the default 250ms fails on a loaded machine and the request would fail
+// open by accident), the failure tests a short one.
 func newRedisClient(t *testing.T, url string, opTimeout time.Duration) *bredis.Client {
 	t.Helper()
-	c, err := bredis.New(context.Background(), url, bredis.Options{OpTimeout: opTimeout})
+	c, err := bredis.New(context.Background(), url, bredis.Options{OpTimeout: opTimeout, DialTimeout: max(opTimeout, bredis.DefaultDialTimeout)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +251,11 @@ func randomIP() netip.Addr {
 // remote is the RemoteAddr of a socket peer at ip.
 func remote(ip netip.Addr) string { return netip.AddrPortFrom(ip, 40000).String() }
 
-func ipKey(ip netip.Addr) string { return "ratelimit:ip:" + ip.String() }
+// ipKey is the limiter key of a client at ip: IPv6 clients are keyed by
+// their /64.
+func ipKey(ip netip.Addr) string {
+	return "ratelimit:ip:" + middleware.ClientIdentity(ip.String(), middleware.DefaultIPv6Prefix)
+}
 
 func userKey(id string) string { return "ratelimit:user:" + id }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/bulwark-go/bulwark/service"
 	"github.com/bulwark-go/bulwark/storage/memory"
+	bredis "github.com/bulwark-go/bulwark/storage/redis"
 	"github.com/bulwark-go/bulwark/storage/redis/redistest"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
@@ -303,6 +304,7 @@ func runRateLimit(t *testing.T, newBackend func(*testing.T) *backend) {
 	})
 
 	t.Run("every in-scope response carries the headers", func(t *testing.T) {
+		testStart := time.Now()
 		const n = 100
 		const window = time.Minute
 		e := rateEnv(t, newBackend(t), n, window)
@@ -331,7 +333,6 @@ func runRateLimit(t *testing.T, newBackend func(*testing.T) *backend) {
 		}
 		for _, c := range cases {
 			c.remote = ip
-			before := time.Now()
 			rec := e.do(c.req)
 			if rec.Code != c.status {
 				t.Fatalf("%s %s: %d, want %d: %s", c.method, c.path, rec.Code, c.status, rec.Body)
@@ -340,7 +341,9 @@ func runRateLimit(t *testing.T, newBackend func(*testing.T) *backend) {
 			if l != n || rem < 0 || rem >= n {
 				t.Fatalf("%s %s: limit %d remaining %d", c.method, c.path, l, rem)
 			}
-			lo, hi := before.Add(window-2*time.Second).Unix(), time.Now().Add(window).Unix()+1
+			// Every identity's window began during this test: it ends
+			// between the test's start and now, plus the window.
+			lo, hi := testStart.Add(window).Unix(), time.Now().Add(window).Unix()+1
 			if reset < lo || reset > hi {
 				t.Fatalf("%s %s: X-RateLimit-Reset %d, want in [%d, %d] (epoch seconds of the window end)", c.method, c.path, reset, lo, hi)
 			}
@@ -561,4 +564,145 @@ func TestRateLimitFailOpen(t *testing.T) {
 	failing("paused", 1)
 	srv.Resume()
 	resumes("after resume")
+}
+
+// withFallback gives every limiter an in-process fallback store.
+func withFallback(s service.CredentialRateStore) envOption {
+	return func(e *envSetup) { e.deps.FallbackRateStore = s }
+}
+
+// With its store failing (an error, a hang) the limiter keeps limiting on
+// the in-process fallback, for the same limit and window: exactly N of M
+// concurrent requests pass, every answer carries the headers, decisions
+// are counted as fallback and the span says so; the warning is logged once.
+func TestRateLimitFallback(t *testing.T) {
+	for name, store := range map[string]failingStore{"error": {}, "hang": {hang: true}} {
+		t.Run(name, func(t *testing.T) {
+			const n, m = 5, 30
+			metrics := newOTelMetrics(t)
+			sr := tracetest.NewSpanRecorder()
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
+			t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+			e := newEnv(t, memory.NewUsers(), withRemote(remote(randomIP())),
+				withRateLimit(store, n, time.Minute, failTimeout), withFallback(memory.NewRateStore(nil)),
+				withTelemetry(metrics.tel), withTracing(tp))
+			fallbacks := func() float64 { return metrics.sum(t, "ratelimit_decisions_total", "decision=fallback") }
+			before, spansBefore := fallbacks(), len(sr.Ended()) // the set-up's sign-ups were limited too
+			passed := 0
+			for _, rec := range burst(e, m, req{method: "GET", path: "/api/v1/does-not-exist", remote: remote(randomIP())}) {
+				if rec.Code == 429 {
+					check429(t, rec, n, time.Minute)
+					continue
+				}
+				checkEnvelope(t, rec, 404, "not_found")
+				rlHeaders(t, rec)
+				passed++
+			}
+			if passed != n {
+				t.Fatalf("%d of %d passed on the fallback, want exactly %d", passed, m, n)
+			}
+			if got := fallbacks() - before; got != m {
+				t.Fatalf("fallback decisions rose by %v, want %d", got, m)
+			}
+			if fo := metrics.sum(t, "ratelimit_decisions_total", "decision=fail_open"); fo != 0 {
+				t.Fatalf("%v fail_open decisions with a working fallback", fo)
+			}
+			var spans int
+			for _, sp := range sr.Ended()[spansBefore:] {
+				if sp.Name() == "ratelimit.check" && attrMap(sp)["ratelimit.decision"] == "fallback" {
+					spans++
+					if sp.Status().Code != codes.Error {
+						t.Fatalf("fallback span status %v, want Error (the store failed)", sp.Status())
+					}
+				}
+			}
+			if spans != m {
+				t.Fatalf("%d ratelimit.check spans with decision fallback, want %d", spans, m)
+			}
+			if got := strings.Count(e.logs.String(), "rate limiter store unavailable: in-process fallback decides"); got != 1 {
+				t.Fatalf("fallback warning logged %d times, want once (throttled)", got)
+			}
+		})
+	}
+}
+
+// A real Redis behind a one-connection pool, stopped: concurrent requests
+// fail on the read timeout or wait for the pool and fail on its timeout;
+// either way the fallback limits them exactly. Killed, the same; once
+// Redis is back, limiting resumes there.
+func TestRateLimitFallbackOnRealRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	c, err := bredis.New(context.Background(), srv.URL(), bredis.Options{OpTimeout: failTimeout, PoolSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	const n, m = 4, 20
+	tel := newCountTel()
+	e := newEnv(t, memory.NewUsers(), withRemote(remote(randomIP())),
+		withRateLimit(c.RateStore(), n, time.Minute, failTimeout), withFallback(memory.NewRateStore(nil)), withTelemetry(tel))
+	limitedBurst := func(what string) {
+		t.Helper()
+		before := tel.get("ratelimit_decisions_total", "decision=fallback")
+		passed := 0
+		for _, rec := range burst(e, m, req{method: "GET", path: "/api/v1/does-not-exist", remote: remote(randomIP())}) {
+			switch rec.Code {
+			case 404:
+				passed++
+			case 429:
+				check429(t, rec, n, time.Minute)
+			default:
+				t.Fatalf("%s: %d", what, rec.Code)
+			}
+		}
+		if passed != n {
+			t.Fatalf("%s: %d of %d passed, want exactly %d", what, passed, m, n)
+		}
+		if got := tel.get("ratelimit_decisions_total", "decision=fallback") - before; got != m {
+			t.Fatalf("%s: %v fallback decisions, want %d", what, got, m)
+		}
+	}
+	srv.Pause()
+	limitedBurst("paused, pool of one")
+	srv.Resume()
+	srv.Kill()
+	limitedBurst("killed")
+	srv.Restart()
+	eventually(t, 10*time.Second, "limiting back on Redis", func() error {
+		before := tel.get("ratelimit_decisions_total", "decision=allowed")
+		e.do(req{method: "GET", path: "/api/v1/does-not-exist", remote: remote(randomIP())})
+		if tel.get("ratelimit_decisions_total", "decision=allowed") == before {
+			return errNotYet
+		}
+		return nil
+	})
+}
+
+// IPv6 clients are limited per network of IPv6Prefix bits (default 64):
+// every address of a /64 shares one budget; the next /64 has its own.
+func TestRateLimitIPv6Prefix(t *testing.T) {
+	for _, tc := range []struct {
+		prefix int
+		shared bool
+	}{{0, true}, {64, true}, {128, false}} {
+		t.Run(fmt.Sprint(tc.prefix), func(t *testing.T) {
+			const n = 3
+			e := newEnv(t, memory.NewUsers(), withRemote(remote(randomIP())),
+				withRateLimit(memory.NewRateStore(nil), n, time.Minute, semanticTimeout),
+				func(s *envSetup) { s.cfg.IPv6Prefix = tc.prefix })
+			get := func(ip string) *httptest.ResponseRecorder {
+				return e.do(req{method: "GET", path: "/api/v1/does-not-exist", remote: "[" + ip + "]:1234"})
+			}
+			for i := range n {
+				checkEnvelope(t, get(fmt.Sprintf("2001:db8:aa:bb::%x", i+1)), 404, "not_found")
+			}
+			rec := get("2001:db8:aa:bb:ffff::1")
+			if tc.shared {
+				check429(t, rec, n, time.Minute)
+			} else {
+				checkEnvelope(t, rec, 404, "not_found")
+			}
+			checkEnvelope(t, get("2001:db8:aa:bc::1"), 404, "not_found") // another /64
+		})
+	}
 }

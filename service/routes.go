@@ -34,9 +34,10 @@ func (s *Server) routeTable() []route {
 }
 
 // routes registers the table on a ServeMux. Each handler records its route
-// for logs, metrics and spans, then passes the rate limiter, then the body
-// limit, then runs; so a 413 or 429 is tagged with its route and carries the
-// X-RateLimit-* headers like any other in-scope answer. Anything the table does not
+// for logs, metrics and spans, then passes guard (the authn step and the
+// rate limiter), then the body limit, then runs; so a 413 or 429 is tagged
+// with its route and carries the X-RateLimit-* headers like any other
+// in-scope answer. Anything the table does not
 // match lands on the catch-all, which answers the envelope: 405 with Allow
 // when the path exists under other methods, else 404. (ServeMux's own 404 and
 // 405 are plain text, so they are never reached.)
@@ -44,12 +45,12 @@ func (s *Server) routeTable() []route {
 // routeOf returns the route pattern a request's path matches whatever its
 // method ("" for none): the route tag of a CORS preflight, which is answered
 // before the router.
-func (s *Server) routes(limit, bodyLimit func(http.Handler) http.Handler) (router http.Handler, routeOf func(*http.Request) string) {
+func (s *Server) routes(guard, bodyLimit func(http.Handler) http.Handler) (router http.Handler, routeOf func(*http.Request) string) {
 	mux := http.NewServeMux()
 	paths := http.NewServeMux() // method-less patterns: which paths exist at all
 	allow := map[string][]string{}
 	for _, rt := range s.routeTable() {
-		mux.Handle(rt.method+" "+rt.path, withRoute(rt.path, limit(bodyLimit(rt.handler))))
+		mux.Handle(rt.method+" "+rt.path, withRoute(rt.path, guard(bodyLimit(rt.handler))))
 		if _, seen := allow[rt.path]; !seen {
 			paths.Handle(rt.path, http.NotFoundHandler())
 		}
@@ -63,7 +64,7 @@ func (s *Server) routes(limit, bodyLimit func(http.Handler) http.Handler) (route
 		slices.Sort(methods)
 		allowHeader[p] = strings.Join(methods, ", ")
 	}
-	mux.Handle("/", limit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("/", guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, p := paths.Handler(r); p != "" {
 			w.Header().Set("Allow", allowHeader[p])
 			s.respondStatus(w, r, http.StatusMethodNotAllowed, "")
@@ -71,7 +72,7 @@ func (s *Server) routes(limit, bodyLimit func(http.Handler) http.Handler) (route
 		}
 		s.respondStatus(w, r, http.StatusNotFound, "")
 	})))
-	notFound := limit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	notFound := guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.respondStatus(w, r, http.StatusNotFound, "")
 	}))
 	// ServeMux answers a path with dot-segments or double slashes with a

@@ -35,12 +35,27 @@ type Config struct {
 	// RateLimit applies when Deps.RateStore is set.
 	RateLimit RateLimitConfig
 	// CacheTTL is the user entries' lifetime (capped at 60s); CacheTimeout
-	// bounds each cache call (fail-open). Used when Deps.Cache is set.
+	// bounds each cache call (reads fail open; a write whose fence fails
+	// answers 503). Used when Deps.Cache is set.
 	CacheTTL     time.Duration
 	CacheTimeout time.Duration
-	// LoginLimit bounds failed logins per IP and per account; used when
-	// Deps.LoginRateStore is set.
-	LoginLimit LoginLimitConfig
+	// CacheFlightTimeout bounds the database read of a cache miss and
+	// CacheWriteTimeout the database write of a fenced write (default 5s
+	// each); tombstones outlive both (cache.go).
+	CacheFlightTimeout time.Duration
+	CacheWriteTimeout  time.Duration
+	// LoginLimit bounds login attempts and failures per client identity
+	// and per account, SignupLimit sign-ups per client identity; used when
+	// Deps.CredentialRateStore is set.
+	LoginLimit  LoginLimitConfig
+	SignupLimit SignupLimitConfig
+	// IPv6Prefix is the prefix length grouping IPv6 clients into one
+	// identity in every limiter (middleware.ClientIdentity; default 64).
+	IPv6Prefix int
+	// HashGate bounds password hashing (hashgate.go).
+	HashGate HashGateConfig
+	// ReadyCacheTTL is how long a readiness result is reused (default 1s).
+	ReadyCacheTTL time.Duration
 	// CORS answers preflights and adds the CORS headers to every response
 	// (middleware.NewCORS); nil leaves CORS off.
 	CORS *middleware.CORS
@@ -78,8 +93,14 @@ type Deps struct {
 	RateStore middleware.RateStore
 	// Cache turns the user cache on; nil leaves it off.
 	Cache Cache
-	// LoginRateStore turns the login limiter on; nil leaves it off.
-	LoginRateStore LoginRateStore
+	// CredentialRateStore turns the login and sign-up limiters on; nil
+	// leaves them off.
+	CredentialRateStore CredentialRateStore
+	// FallbackRateStore decides for every limiter while its store fails
+	// (an in-process, bounded store: storage/memory). Nil: fail open.
+	FallbackRateStore CredentialRateStore
+	// Now is the clock (default time.Now); readiness caching reads it.
+	Now func() time.Time
 }
 
 // Server is the HTTP API with its middleware chain. It is an http.Handler.
@@ -88,10 +109,13 @@ type Server struct {
 	logger   *slog.Logger
 	users    UserStore
 	tokens   *Tokens
-	hasher   PasswordHasher
+	hasher   *GatedHasher
 	checks   []Check
 	cache    *userCache
 	login    *loginLimiter
+	signup   *signupLimiter
+	ready    *readiness
+	now      func() time.Time
 	draining atomic.Bool
 	handler  http.Handler
 	// openapi is docs/openapi.yaml as JSON; openapiErr is why it could
@@ -104,10 +128,11 @@ type Server struct {
 // middleware chain (outermost first): server span (otelhttp, when tracing),
 // request context, telemetry, access log, panic recovery, CORS (when
 // configured: preflights are answered there, tagged with the route they aim
-// at, before the limiter and the body limit), router. The rate
-// limiter (when a RateStore is given) runs right after routing, on every
-// route and on the not-found catch-all, then the body limit: a 429 or 413 is
-// tagged with the route it was aimed at.
+// at, before the limiter and the body limit), router. After routing, on
+// every route and on the not-found catch-all: the route is recorded, the
+// bearer token verified once (authn), the rate limiter decides (when a
+// RateStore is given), then the body limit: a 429 or 413 is tagged with the
+// route it was aimed at.
 func NewServer(cfg Config, deps Deps) *Server {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
@@ -120,39 +145,62 @@ func NewServer(cfg Config, deps Deps) *Server {
 		tp = tracenoop.NewTracerProvider()
 	}
 	tracer := tp.Tracer("github.com/bulwark-go/bulwark/service")
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
 	s := &Server{
 		cfg:    cfg,
 		logger: deps.Logger,
 		users:  deps.Users,
 		tokens: deps.Tokens,
-		hasher: deps.Hasher,
+		hasher: NewGatedHasher(deps.Hasher, cfg.HashGate, deps.Telemetry),
 		checks: deps.Checks,
+		ready:  newReadiness(cfg.ReadyCacheTTL, deps.Now, deps.Logger),
+		now:    deps.Now,
 	}
 	s.openapi, s.openapiErr = docs.OpenAPIJSON()
 	if s.openapiErr != nil {
 		s.logger.Error("OpenAPI description unavailable", "error", s.openapiErr.Error())
 	}
-	if deps.LoginRateStore != nil {
-		s.login = newLoginLimiter(deps.LoginRateStore, cfg.LoginLimit, deps.Logger)
+	if deps.CredentialRateStore != nil {
+		if cfg.LoginLimit.Window <= 0 {
+			cfg.LoginLimit.Window = 5 * time.Minute
+		}
+		if cfg.SignupLimit.Window <= 0 {
+			cfg.SignupLimit.Window = 10 * time.Minute
+		}
+		s.cfg = cfg
+		s.login = &loginLimiter{cfg: cfg.LoginLimit, credLimiter: newCredLimiter("login", deps.CredentialRateStore,
+			deps.FallbackRateStore, cfg.LoginLimit.Timeout, deps.Telemetry, tracer, deps.Logger)}
+		s.signup = &signupLimiter{cfg: cfg.SignupLimit, credLimiter: newCredLimiter("signup", deps.CredentialRateStore,
+			deps.FallbackRateStore, cfg.SignupLimit.Timeout, deps.Telemetry, tracer, deps.Logger)}
 	}
 	if deps.Cache != nil {
-		s.cache = newUserCache(deps.Cache, cfg.CacheTTL, cfg.CacheTimeout, deps.Telemetry, tracer)
+		s.cache = newUserCache(deps.Cache, cfg.CacheTTL, cfg.CacheTimeout, cfg.CacheFlightTimeout, cfg.CacheWriteTimeout,
+			deps.Telemetry, tracer)
 	}
 	limit := func(h http.Handler) http.Handler { return h }
 	if deps.RateStore != nil {
+		var fallback middleware.RateStore
+		if deps.FallbackRateStore != nil {
+			fallback = deps.FallbackRateStore
+		}
 		limit = middleware.RateLimit(middleware.RateLimitConfig{
 			Store:          deps.RateStore,
+			Fallback:       fallback,
 			Limit:          cfg.RateLimit.Requests,
 			Window:         cfg.RateLimit.Window,
 			Timeout:        cfg.RateLimit.Timeout,
 			Identify:       s.identify,
+			IPv6Prefix:     cfg.IPv6Prefix,
 			Telemetry:      deps.Telemetry,
 			TracerProvider: tp,
 			Logger:         s.logger,
 			Respond:        s.respondStatus,
 		})
 	}
-	h, routeOf := s.routes(limit, middleware.BodyLimit(cfg.MaxBodyBytes, s.respondStatus))
+	bodyLimit := middleware.BodyLimit(cfg.MaxBodyBytes, s.respondStatus)
+	h, routeOf := s.routes(func(h http.Handler) http.Handler { return s.authn(limit(h)) }, bodyLimit)
 	if cfg.CORS != nil {
 		h = cfg.CORS.Middleware(routeOf)(h)
 	}

@@ -30,6 +30,11 @@ type User struct {
 	IsActive       bool
 	IsSuperuser    bool
 	CreatedAt      time.Time
+	// TokenVersion is carried by every access token issued to the user (the
+	// "ver" claim); a token is accepted only while it equals this. A
+	// password change or deactivation raises it (UserUpdate.BumpTokenVersion),
+	// which revokes every token issued before.
+	TokenVersion int64
 }
 
 // LogValue keeps the hash out of logs even if a User is logged by mistake.
@@ -63,6 +68,8 @@ type UserUpdate struct {
 	HashedPassword *string
 	IsActive       *bool
 	IsSuperuser    *bool
+	// BumpTokenVersion raises TokenVersion by one in the same write.
+	BumpTokenVersion bool
 }
 
 // UserStore persists users. Emails are stored lower-cased by the API, and the

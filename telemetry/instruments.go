@@ -8,8 +8,9 @@ const (
 	// MetricHTTPRequestDuration is the request latency histogram, in
 	// milliseconds.
 	MetricHTTPRequestDuration = "http_request_duration_ms"
-	// MetricRateLimitDecisions counts the rate limiter's decisions
-	// (tag decision = allowed | limited | fail_open).
+	// MetricRateLimitDecisions counts the rate limiters' decisions (tag
+	// decision = allowed | limited | fallback | fail_open; the credential
+	// limiters add limiter = login | signup).
 	MetricRateLimitDecisions = "ratelimit_decisions_total"
 	// MetricCacheRequests counts cache results (tags cache, result = hit |
 	// miss | error).
@@ -18,6 +19,9 @@ const (
 	// metric, recorded in addition to the above when TELEMETRY_SEMCONV is
 	// true (seconds, SemConvDurationBuckets, attributes SemConvAttr*).
 	MetricHTTPServerRequestDuration = "http.server.request.duration"
+	// MetricPasswordHashes counts password hash and verify operations (tags
+	// op = hash | verify, result = done | busy).
+	MetricPasswordHashes = "password_hash_operations_total"
 )
 
 // Attribute keys of MetricHTTPServerRequestDuration (OpenTelemetry HTTP
@@ -144,13 +148,19 @@ func KnownInstruments() []InstrumentSpec {
 			Name:        MetricRateLimitDecisions,
 			Kind:        KindCounter,
 			Unit:        UnitRequests,
-			Description: "Rate-limit decisions on in-scope requests: allowed, limited or fail_open (store unavailable, request let through).",
+			Description: "Rate-limit decisions: allowed, limited, fallback (store unavailable, the in-process fallback decided) or fail_open (no store answered, request let through).",
 		},
 		{
 			Name:        MetricCacheRequests,
 			Kind:        KindCounter,
 			Unit:        UnitRequests,
 			Description: "Cache lookups and writes by cache and result: hit, miss or error (fail-open).",
+		},
+		{
+			Name:        MetricPasswordHashes,
+			Kind:        KindCounter,
+			Unit:        "{operation}",
+			Description: "Password hash and verify operations by op and result: done (ran) or busy (refused by the hashing gate).",
 		},
 	}
 }

@@ -48,14 +48,26 @@ type config struct {
 	RateLimitRequests int
 	RateLimitWindow   time.Duration
 	RateLimitTimeout  time.Duration
+	// RateLimitIPv6Prefix groups IPv6 clients in every limiter;
+	// RateLimitMemoryMaxKeys bounds each in-process limiter store.
+	RateLimitIPv6Prefix    int
+	RateLimitMemoryMaxKeys int
 
 	CacheEnabled    bool
 	CacheDefaultTTL time.Duration
 
-	LoginLimitEnabled bool
-	LoginLimitAccount int
-	LoginLimitIP      int
-	LoginLimitWindow  time.Duration
+	LoginLimitEnabled  bool
+	LoginLimitAccount  int
+	LoginLimitIP       int
+	LoginLimitAttempts int
+	LoginLimitWindow   time.Duration
+
+	SignupLimitIP     int
+	SignupLimitWindow time.Duration
+
+	HashConcurrency int
+	HashQueue       int
+	HashWait        time.Duration
 
 	// CORS is nil unless CORS_ALLOWED_ORIGINS lists an origin;
 	// CORSOrigins is that list, for the start-up log.
@@ -343,14 +355,26 @@ func loadConfig(getenv func(string) string) (config, error) {
 		RateLimitRequests: e.integer("RATE_LIMIT_REQUESTS", 100, 1, middleware.MaxRateLimit),
 		RateLimitWindow:   e.seconds("RATE_LIMIT_WINDOW_SECONDS", 60, middleware.MaxRateLimitWindow),
 		RateLimitTimeout:  e.duration("RATE_LIMIT_TIMEOUT", 50*time.Millisecond),
+		// /64: what one subscriber, VM or LAN is given; 128 keys each address.
+		RateLimitIPv6Prefix:    e.integer("RATE_LIMIT_IPV6_PREFIX", 64, 16, 128),
+		RateLimitMemoryMaxKeys: e.integer("RATE_LIMIT_MEMORY_MAX_KEYS", 100_000, 1000, 1<<26),
 
 		CacheEnabled:    e.boolean("CACHE_ENABLED", false),
 		CacheDefaultTTL: e.seconds("CACHE_DEFAULT_TTL_SECONDS", 60, 24*time.Hour),
 
-		LoginLimitEnabled: e.boolean("LOGIN_RATE_LIMIT_ENABLED", true),
-		LoginLimitAccount: e.integer("LOGIN_RATE_LIMIT_REQUESTS", 10, 1, middleware.MaxRateLimit),
-		LoginLimitIP:      e.integer("LOGIN_RATE_LIMIT_IP_REQUESTS", 50, 1, middleware.MaxRateLimit),
-		LoginLimitWindow:  e.seconds("LOGIN_RATE_LIMIT_WINDOW_SECONDS", 300, middleware.MaxRateLimitWindow),
+		LoginLimitEnabled:  e.boolean("LOGIN_RATE_LIMIT_ENABLED", true),
+		LoginLimitAccount:  e.integer("LOGIN_RATE_LIMIT_REQUESTS", 10, 1, middleware.MaxRateLimit),
+		LoginLimitIP:       e.integer("LOGIN_RATE_LIMIT_IP_REQUESTS", 50, 1, middleware.MaxRateLimit),
+		LoginLimitAttempts: e.integer("LOGIN_RATE_LIMIT_IP_ATTEMPTS", 300, 0, middleware.MaxRateLimit),
+		LoginLimitWindow:   e.seconds("LOGIN_RATE_LIMIT_WINDOW_SECONDS", 300, middleware.MaxRateLimitWindow),
+
+		SignupLimitIP:     e.integer("SIGNUP_RATE_LIMIT_IP_REQUESTS", 50, 0, middleware.MaxRateLimit),
+		SignupLimitWindow: e.seconds("SIGNUP_RATE_LIMIT_WINDOW_SECONDS", 600, middleware.MaxRateLimitWindow),
+
+		// 0: GOMAXPROCS-1 slots (at least 1), and a queue of 16 per slot.
+		HashConcurrency: e.integer("PASSWORD_HASH_CONCURRENCY", 0, 0, 1024),
+		HashQueue:       e.integer("PASSWORD_HASH_QUEUE", 0, 0, 1<<20),
+		HashWait:        e.duration("PASSWORD_HASH_WAIT", time.Second),
 
 		ReadHeaderTimeout: e.duration("HTTP_READ_HEADER_TIMEOUT", 5*time.Second),
 		ReadTimeout:       e.duration("HTTP_READ_TIMEOUT", 30*time.Second),

@@ -295,17 +295,20 @@ func (s *summary) write(t *testing.T) {
 }
 
 // rss returns the resident set size of pid in KiB (VmRSS).
-func rss(pid int) (int, error) {
+func rss(pid int) (int, error) { return procStatusKiB(pid, "VmRSS") }
+
+// procStatusKiB reads a "<field>: <n> kB" line of /proc/<pid>/status.
+func procStatusKiB(pid int, field string) (int, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
 			var kb int
 			_, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kb)
 			return kb, err
 		}
 	}
-	return 0, errors.New("no VmRSS")
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }

@@ -129,9 +129,15 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		checks[0].Func = store.Ping
 	}
 
+	// Stores of the limiters and the cache. The credential limiters
+	// (login, sign-up) always run, whatever RATE_LIMIT_ENABLED says. With
+	// Redis, an in-process store decides for every limiter while Redis
+	// fails; without it, the in-process store is the only one. Both are
+	// bounded by RATE_LIMIT_MEMORY_MAX_KEYS.
 	var rateStore middleware.RateStore
 	var cache service.Cache
-	var loginStore service.LoginRateStore
+	var credStore, fallback service.CredentialRateStore
+	local := memory.NewBoundedRateStore(nil, cfg.RateLimitMemoryMaxKeys)
 	if cfg.RedisURL != "" {
 		rc, err := redis.New(ctx, cfg.RedisURL, redis.Options{
 			OpTimeout:      cfg.RateLimitTimeout,
@@ -149,20 +155,22 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		if cfg.CacheEnabled {
 			cache = rc.Cache()
 		}
-		if cfg.LoginLimitEnabled {
-			loginStore = rc.RateStore()
+		credStore, fallback = rc.RateStore(), local
+	} else {
+		if cfg.RateLimitEnabled || cfg.CacheEnabled {
+			logger.Warn("REDIS_URL is not set: rate limiting and cache live in process memory; limits are per instance")
 		}
-	} else if cfg.RateLimitEnabled || cfg.CacheEnabled {
-		logger.Warn("REDIS_URL is not set: rate limiting and cache live in process memory; limits are per instance")
 		if cfg.RateLimitEnabled {
-			rateStore = memory.NewRateStore(nil)
+			rateStore = local
 		}
 		if cfg.CacheEnabled {
 			cache = memory.NewCache(nil)
 		}
+		credStore = local
 	}
-	if cfg.LoginLimitEnabled && loginStore == nil {
-		loginStore = memory.NewRateStore(nil) // per instance without Redis
+	loginLimit := service.LoginLimitConfig{Window: cfg.LoginLimitWindow, Timeout: cfg.RateLimitTimeout}
+	if cfg.LoginLimitEnabled {
+		loginLimit.PerAccount, loginLimit.PerIP, loginLimit.AttemptsPerIP = cfg.LoginLimitAccount, cfg.LoginLimitIP, cfg.LoginLimitAttempts
 	}
 
 	srv := service.NewServer(service.Config{
@@ -175,26 +183,33 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		},
 		CacheTTL:     cfg.CacheDefaultTTL,
 		CacheTimeout: cfg.RateLimitTimeout,
-		LoginLimit: service.LoginLimitConfig{
-			PerAccount: cfg.LoginLimitAccount,
-			PerIP:      cfg.LoginLimitIP,
-			Window:     cfg.LoginLimitWindow,
-			Timeout:    cfg.RateLimitTimeout,
+		LoginLimit:   loginLimit,
+		SignupLimit: service.SignupLimitConfig{
+			PerIP:   cfg.SignupLimitIP,
+			Window:  cfg.SignupLimitWindow,
+			Timeout: cfg.RateLimitTimeout,
+		},
+		IPv6Prefix: cfg.RateLimitIPv6Prefix,
+		HashGate: service.HashGateConfig{
+			Slots: cfg.HashConcurrency,
+			Queue: cfg.HashQueue,
+			Wait:  cfg.HashWait,
 		},
 		CORS:           cfg.CORS,
 		SemConvMetrics: tel.SemConv,
 	}, service.Deps{
-		Logger:         logger,
-		Users:          users,
-		Tokens:         service.NewTokens(secret, cfg.AccessTokenExpire),
-		Hasher:         service.DefaultArgon2id(),
-		Checks:         checks,
-		Telemetry:      tel.Telemetry,
-		TracerProvider: tp,
-		Propagator:     tel.Propagator,
-		RateStore:      rateStore,
-		Cache:          cache,
-		LoginRateStore: loginStore,
+		Logger:              logger,
+		Users:               users,
+		Tokens:              service.NewTokens(secret, cfg.AccessTokenExpire),
+		Hasher:              service.DefaultArgon2id(),
+		Checks:              checks,
+		Telemetry:           tel.Telemetry,
+		TracerProvider:      tp,
+		Propagator:          tel.Propagator,
+		RateStore:           rateStore,
+		Cache:               cache,
+		CredentialRateStore: credStore,
+		FallbackRateStore:   fallback,
 	})
 
 	if cfg.FirstSuperEmail != "" {
@@ -221,7 +236,7 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		return err
 	}
 	logger.Info("listening", "addr", ln.Addr().String(),
-		"rate_limit", rateStore != nil, "login_limit", loginStore != nil, "cache", cache != nil, "database", cfg.DatabaseURL != "", "redis", cfg.RedisURL != "",
+		"rate_limit", rateStore != nil, "login_limit", cfg.LoginLimitEnabled, "signup_limit", cfg.SignupLimitIP > 0, "cache", cache != nil, "database", cfg.DatabaseURL != "", "redis", cfg.RedisURL != "",
 		"cors_origins", strings.Join(cfg.CORSOrigins, ","))
 
 	serveErr := make(chan error, 1)

@@ -43,6 +43,7 @@ func TestReliability(t *testing.T) {
 	t.Run("collector_blackhole", func(t *testing.T) { scenarioCollector(t, sum, true) })
 	t.Run("shutdown", func(t *testing.T) { scenarioShutdown(t, sum) })
 	t.Run("security", func(t *testing.T) { scenarioSecurity(t, sum) })
+	t.Run("abuse", func(t *testing.T) { scenarioAbuse(t, sum) })
 }
 
 func verdict(t *testing.T) string {
@@ -224,7 +225,7 @@ func checkRedisResumed(t *testing.T, base, tok, id string, raw *goredis.Client) 
 func scenarioPostgres(t *testing.T, sum *summary) {
 	const bound = 6 * time.Second // QueryTimeout 5s is the worst any call may take
 	pg := newPGCluster(t)
-	p := start(t, "DATABASE_URL="+pg.URL(), "JWT_SECRET="+relSecret, "LOG_JSON=true", "LOG_LEVEL=warn")
+	p := start(t, "DATABASE_URL="+pg.URL(), "JWT_SECRET="+relSecret, "LOG_JSON=true", "LOG_LEVEL=warn", "SIGNUP_RATE_LIMIT_IP_REQUESTS=0")
 	_, tok := signupLogin(t, p.base, "pg@example.com", "pgpassword")
 
 	var mu sync.Mutex
@@ -432,7 +433,7 @@ func scenarioShutdown(t *testing.T, sum *summary) {
 	p := start(t, "SHUTDOWN_DELAY=2s", "SHUTDOWN_TIMEOUT=20s", "TELEMETRY_MODE=otel",
 		"OTEL_EXPORTER_OTLP_ENDPOINT="+sink.URL, "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
 		"OTEL_METRIC_EXPORT_INTERVAL=600000", "OTEL_BSP_SCHEDULE_DELAY=600000",
-		"JWT_SECRET="+relSecret, "LOG_JSON=true")
+		"JWT_SECRET="+relSecret, "LOG_JSON=true", "SIGNUP_RATE_LIMIT_IP_REQUESTS=0")
 	_, tok := signupLogin(t, p.base, "term@example.com", "termpassword")
 
 	const workers = 6

@@ -346,7 +346,7 @@ func signupTarget(d *driver, p *loadgen.Process) ([]loadgen.Target, error) {
 	if err := json.Unmarshal(raw, &u); err != nil {
 		return nil, err
 	}
-	tok, err := d.minter.Issue(u.ID)
+	tok, err := d.minter.Issue(u.ID, 0) // a new user: token version 0
 	if err != nil {
 		return nil, err
 	}
@@ -389,7 +389,7 @@ func (d *driver) scenarios() []*scenario {
 				// A fresh identity (user:<random id>, never seen by Redis)
 				// with a one-hour window: the warm-up's first request is the
 				// only one allowed (a 401: no such user), all others are 429.
-				tok, err := d.minter.Issue(uuid.New())
+				tok, err := d.minter.Issue(uuid.New(), 0)
 				if err != nil {
 					return nil, err
 				}
@@ -656,7 +656,7 @@ func (d *driver) createDatabase(ctx context.Context) error {
 					return
 				}
 				d.userIDs[i] = usr.ID
-				d.tokens[i], errs[w] = d.minter.Issue(usr.ID)
+				d.tokens[i], errs[w] = d.minter.Issue(usr.ID, usr.TokenVersion)
 			}
 		})
 	}

@@ -26,6 +26,10 @@
 //	                    the user's id
 //	get user twice      GET /api/v1/users/{id} twice: 200, the same UserPublic
 //	                    (the second read may come from the cache)
+//	credential change   a user of its own: PATCH of its password without
+//	                    current_password is 422 naming it, with it 200; the
+//	                    token issued before is then 401 and the new password
+//	                    logs in (CONTRACT §10 Credentials)
 //	rate limited        GET /api/v1/users/me as the user until a 429: at most
 //	                    X-RateLimit-Remaining + 5 requests (never more than
 //	                    --max-requests); the 429 is the envelope with code

@@ -61,6 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		{"create user", v.createUser},
 		{"login", v.login},
 		{"get user twice", v.getUserTwice},
+		{"credential change", v.credentialChange},
 		{"rate limited", v.rateLimited},
 	} {
 		detail, err := c.fn(ctx)
@@ -405,8 +406,9 @@ func (v *verifier) createUser(ctx context.Context) (string, error) {
 	return fmt.Sprintf("201 %s, Location %s", v.email, loc), nil
 }
 
-func (v *verifier) login(ctx context.Context) (string, error) {
-	form := url.Values{"username": {v.email}, "password": {v.password}}
+// loginAs logs in with the password form and returns the bearer token.
+func (v *verifier) loginAs(ctx context.Context, email, password string) (string, error) {
+	form := url.Values{"username": {email}, "password": {password}}
 	r, err := v.do(ctx, http.MethodPost, "/auth/login", []byte(form.Encode()), map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
 	if err != nil {
 		return "", err
@@ -416,9 +418,17 @@ func (v *verifier) login(ctx context.Context) (string, error) {
 		TokenType   string `json:"token_type"`
 	}
 	if r.status != http.StatusOK || json.Unmarshal(r.body, &tok) != nil || tok.AccessToken == "" || tok.TokenType != "bearer" {
-		return "", fmt.Errorf(`want 200 {"access_token":"...","token_type":"bearer"} for %s; got %s`, v.email, r.got())
+		return "", fmt.Errorf(`want 200 {"access_token":"...","token_type":"bearer"} for %s; got %s`, email, r.got())
 	}
-	sub, err := jwtSubject(tok.AccessToken)
+	return tok.AccessToken, nil
+}
+
+func (v *verifier) login(ctx context.Context) (string, error) {
+	token, err := v.loginAs(ctx, v.email, v.password)
+	if err != nil {
+		return "", err
+	}
+	sub, err := jwtSubject(token)
 	if err != nil {
 		return "", fmt.Errorf("want a JWT access_token with a sub; got %v", err)
 	}
@@ -427,7 +437,7 @@ func (v *verifier) login(ctx context.Context) (string, error) {
 	} else if sub != v.userID {
 		return "", fmt.Errorf("want token sub %s (the new user's id); got %q", v.userID, sub)
 	}
-	v.token = tok.AccessToken
+	v.token = token
 	return "200 bearer token for user " + v.userID, nil
 }
 
@@ -482,6 +492,81 @@ func (v *verifier) getUserTwice(ctx context.Context) (string, error) {
 		}
 	}
 	return "200 twice, same UserPublic", nil
+}
+
+// credentialChange signs up a user of its own (so the main user's rate-limit
+// budget and password stay as they are), then changes its password: without
+// current_password the service must answer 422 naming it; with it, 200; the
+// token issued before the change must then get 401, and the new password
+// must log in.
+func (v *verifier) credentialChange(ctx context.Context) (string, error) {
+	email, oldPW, newPW := "verify+cred-"+randomHex(6)+"@example.com", randomHex(12), randomHex(12)
+	body, _ := json.Marshal(map[string]string{"email": email, "password": oldPW})
+	r, err := v.do(ctx, http.MethodPost, "/api/v1/users", body, map[string]string{"Content-Type": "application/json"})
+	if err != nil {
+		return "", err
+	}
+	if r.status != http.StatusCreated {
+		return "", fmt.Errorf("want 201 for POST /api/v1/users %s; got %s", email, r.got())
+	}
+	u, err := userPublic(r)
+	if err != nil {
+		return "", err
+	}
+	path := "/api/v1/users/" + u["id"].(string)
+	oldTok, err := v.loginAs(ctx, email, oldPW)
+	if err != nil {
+		return "", err
+	}
+	auth := map[string]string{"Authorization": "Bearer " + oldTok, "Content-Type": "application/json"}
+	patch, _ := json.Marshal(map[string]string{"password": newPW})
+	if r, err = v.do(ctx, http.MethodPatch, path, patch, auth); err != nil {
+		return "", err
+	}
+	if err := checkValidation(r, "current_password"); err != nil {
+		return "", fmt.Errorf("a password change without current_password: %w", err)
+	}
+	patch, _ = json.Marshal(map[string]string{"password": newPW, "current_password": oldPW})
+	if r, err = v.do(ctx, http.MethodPatch, path, patch, auth); err != nil {
+		return "", err
+	}
+	if r.status != http.StatusOK {
+		return "", fmt.Errorf("want 200 for PATCH %s with current_password; got %s", path, r.got())
+	}
+	if r, err = v.do(ctx, http.MethodGet, "/api/v1/users/me", nil, auth); err != nil {
+		return "", err
+	}
+	if _, err := checkEnvelope(r, http.StatusUnauthorized, "unauthorized"); err != nil {
+		return "", fmt.Errorf("the token issued before the password change: %w", err)
+	}
+	if _, err := v.loginAs(ctx, email, newPW); err != nil {
+		return "", err
+	}
+	return "422 without current_password, 200 with it, then 401 for the old token, 200 login with the new password", nil
+}
+
+// checkValidation checks a 422 validation_error whose details name field.
+func checkValidation(r *response, field string) error {
+	if r.status != http.StatusUnprocessableEntity {
+		return fmt.Errorf("want 422; got %s", r.got())
+	}
+	var env struct {
+		Error struct {
+			Code    string `json:"code"`
+			Details struct {
+				Errors []struct{ Field string } `json:"errors"`
+			} `json:"details"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(r.body, &env) != nil || env.Error.Code != "validation_error" {
+		return fmt.Errorf("want the validation_error envelope; got %s", r.got())
+	}
+	for _, e := range env.Error.Details.Errors {
+		if e.Field == field {
+			return nil
+		}
+	}
+	return fmt.Errorf("want details.errors naming %s; got %s", field, r.got())
 }
 
 // rateLimited requests GET /api/v1/users/me as the user until a 429 comes,

@@ -162,8 +162,9 @@ func TestPassesRateLimitOff(t *testing.T) {
 		`ok   create user: 201 `+email+`, Location /api/v1/users/`+uuidRe,
 		`ok   login: 200 bearer token for user `+uuidRe,
 		`ok   get user twice: 200 twice, same UserPublic`,
+		`ok   credential change: 422 without current_password, 200 with it, then 401 for the old token, 200 login with the new password`,
 		`SKIP rate limited: rate limiting is off`,
-		`OK: prod hardening verification passed \(7 checks, 2 skipped, readiness db=ok redis=disabled, rate limiting off, user `+email+`\)`,
+		`OK: prod hardening verification passed \(8 checks, 2 skipped, readiness db=ok redis=disabled, rate limiting off, user `+email+`\)`,
 	)...)
 }
 
@@ -181,8 +182,9 @@ func TestPassesWithRateLimit(t *testing.T) {
 		`ok   create user: 201 `+email+`, Location /api/v1/users/`+uuidRe,
 		`ok   login: 200 bearer token for user `+uuidRe,
 		`ok   get user twice: 200 twice, same UserPublic`,
+		`ok   credential change: 422 without current_password, 200 with it, then 401 for the old token, 200 login with the new password`,
 		`ok   rate limited: 429 rate_limited after 2 requests, Retry-After 60s`,
-		`OK: prod hardening verification passed \(9 checks, readiness db=ok redis=disabled, user `+email+`, 429 after 2 requests\)`,
+		`OK: prod hardening verification passed \(10 checks, readiness db=ok redis=disabled, user `+email+`, 429 after 2 requests\)`,
 	)...)
 }
 

@@ -90,7 +90,7 @@ func TestDashboardShape(t *testing.T) {
 		"http_requests_total", "http_request_duration_ms_bucket", `route=~"$route"`,
 		`histogram_quantile(0.5,`, `histogram_quantile(0.95,`, `histogram_quantile(0.99,`,
 		`status_code=~"4.."`, `status_code=~"5.."`, `status_code="429"`,
-		`ratelimit_decisions_total{decision="fail_open"}`, `ratelimit_decisions_total{decision="limited"}`,
+		`ratelimit_decisions_total{decision=~"fallback|fail_open"}`, `ratelimit_decisions_total{decision="limited"}`,
 		`cache_requests_total{cache="users", result="hit"}`,
 		"pgxpool_acquired_connections", "db_client_connections_usage",
 		// Runtime and process row, SLO row.

@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"bytes"
 	"container/list"
 	"context"
 	"fmt"
@@ -121,6 +122,61 @@ func (c *Cache) store(ctx context.Context, key string, value []byte, ttl time.Du
 		c.remove(c.lru.Back())
 	}
 	c.items[key] = c.lru.PushFront(e)
+	return true, nil
+}
+
+// CompareAndSwap stores a copy of value at key for ttl only while key holds
+// a live entry equal to old; it reports whether it stored. An absent or
+// expired key is never equal to old.
+func (c *Cache) CompareAndSwap(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error) {
+	if ttl < time.Millisecond {
+		return false, fmt.Errorf("memory: cache ttl %v is shorter than 1ms", ttl)
+	}
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	now := c.clock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.items[key]
+	if !ok {
+		return false, nil
+	}
+	e := el.Value.(*cacheEntry)
+	if !now.Before(e.expires) || !bytes.Equal(e.value, old) {
+		return false, nil
+	}
+	el.Value = &cacheEntry{key: key, value: append([]byte{}, value...), expires: now.Add(ttl)}
+	c.lru.MoveToFront(el)
+	return true, nil
+}
+
+// ReplaceUnlessGuarded stores a copy of value at key for ttl unless key
+// holds a live value that begins with guard and differs from mine; it
+// reports whether it stored.
+func (c *Cache) ReplaceUnlessGuarded(ctx context.Context, key string, value []byte, ttl time.Duration, mine, guard []byte) (bool, error) {
+	if ttl < time.Millisecond {
+		return false, fmt.Errorf("memory: cache ttl %v is shorter than 1ms", ttl)
+	}
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	now := c.clock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.items[key]; ok {
+		e := el.Value.(*cacheEntry)
+		if now.Before(e.expires) && bytes.HasPrefix(e.value, guard) && !bytes.Equal(e.value, mine) {
+			return false, nil
+		}
+		el.Value = &cacheEntry{key: key, value: append([]byte{}, value...), expires: now.Add(ttl)}
+		c.lru.MoveToFront(el)
+		return true, nil
+	}
+	for len(c.items) >= c.maxEntries {
+		c.remove(c.lru.Back())
+	}
+	c.items[key] = c.lru.PushFront(&cacheEntry{key: key, value: append([]byte{}, value...), expires: now.Add(ttl)})
 	return true, nil
 }
 

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -115,32 +116,70 @@ func BenchmarkRateStoreHitParallel(b *testing.B) {
 	})
 }
 
-func TestRateStorePeek(t *testing.T) {
-	clock := storagetest.NewFakeClock(time.Unix(1000, 0))
+func TestRateStoreReserveContract(t *testing.T) {
+	clock := storagetest.NewFakeClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	s := NewRateStore(clock.Now)
+	storagetest.RunReserveSuite(t, storagetest.RateHarness{
+		New:    func(*testing.T) storagetest.RateStore { return s },
+		Window: time.Minute,
+		Wait:   func(_ *testing.T, d time.Duration) { clock.Advance(d) },
+	})
+}
+
+// A bounded store refuses to open windows for new keys once full, keeps
+// counting the keys it holds, and takes new keys again once windows expire.
+func TestBoundedRateStore(t *testing.T) {
+	clock := storagetest.NewFakeClock(time.Unix(1000, 0))
+	const maxKeys = rateShards * 4
+	s := NewBoundedRateStore(clock.Now, maxKeys)
 	ctx := context.Background()
-	const key = "ratelimit:login:account:a@example.com"
-	if n, ttl, err := s.Peek(ctx, key); err != nil || n != 0 || ttl != 0 {
-		t.Fatalf("peek of an absent key: %d %v %v", n, ttl, err)
+	var full, stored []string
+	for i := range maxKeys * 3 {
+		k := fmt.Sprintf("ratelimit:ip:%d", i)
+		_, _, err := s.Hit(ctx, k, time.Second)
+		switch {
+		case errors.Is(err, ErrRateStoreFull):
+			full = append(full, k)
+		case err != nil:
+			t.Fatal(err)
+		default:
+			stored = append(stored, k)
+		}
 	}
-	for range 3 {
-		if _, _, err := s.Hit(ctx, key, 10*time.Second); err != nil {
+	if n := s.len(); n > maxKeys || n != len(stored) {
+		t.Fatalf("holds %d windows (%d stored), bound %d", n, len(stored), maxKeys)
+	}
+	if len(full) == 0 {
+		t.Fatal("3x the bound of new keys and never ErrRateStoreFull")
+	}
+	// Held keys keep counting; a refused key is refused by Reserve too.
+	if n, _, err := s.Hit(ctx, stored[0], time.Second); err != nil || n != 2 {
+		t.Fatalf("held key: %d %v, want 2", n, err)
+	}
+	if ok, _, _, err := s.Reserve(ctx, full[0], 5, time.Second); ok || !errors.Is(err, ErrRateStoreFull) {
+		t.Fatalf("reserve of a new key in a full store: %v %v", ok, err)
+	}
+	// Once the windows have passed, new keys fit again.
+	clock.Advance(time.Second)
+	accepted := 0
+	for _, k := range full {
+		if _, _, err := s.Hit(ctx, k, time.Second); err == nil {
+			accepted++
+		} else if !errors.Is(err, ErrRateStoreFull) {
 			t.Fatal(err)
 		}
 	}
-	clock.Advance(4 * time.Second)
-	for range 2 { // peeking counts nothing
-		if n, ttl, err := s.Peek(ctx, key); err != nil || n != 3 || ttl != 6*time.Second {
-			t.Fatalf("peek: %d %v %v; want 3 6s", n, ttl, err)
-		}
+	// A shard that had to make room swept its expired windows; others keep
+	// theirs until the periodic sweep. Once everything expired is swept,
+	// only the new keys remain.
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		sh.sweepLocked(clock.Now())
+		sh.mu.Unlock()
 	}
-	clock.Advance(6 * time.Second)
-	if n, _, _ := s.Peek(ctx, key); n != 0 {
-		t.Fatalf("peek after the window: %d", n)
-	}
-	cctx, cancel := context.WithCancel(ctx)
-	cancel()
-	if _, _, err := s.Peek(cctx, key); err == nil {
-		t.Fatal("peek with a done context succeeded")
+	if accepted == 0 || s.len() != accepted || accepted > maxKeys {
+		t.Fatalf("after expiry %d of %d new keys accepted, %d windows held (bound %d): expired windows not swept",
+			accepted, len(full), s.len(), maxKeys)
 	}
 }

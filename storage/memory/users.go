@@ -114,6 +114,9 @@ func (s *Users) Update(_ context.Context, id uuid.UUID, upd service.UserUpdate) 
 	if upd.IsSuperuser != nil {
 		u.IsSuperuser = *upd.IsSuperuser
 	}
+	if upd.BumpTokenVersion {
+		u.TokenVersion++
+	}
 	s.byID[id] = u
 	return u, nil
 }

@@ -101,11 +101,11 @@ func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc)
 	return context.WithTimeout(ctx, s.timeout)
 }
 
-const userColumns = "id, email, full_name, hashed_password, is_active, is_superuser, created_at"
+const userColumns = "id, email, full_name, hashed_password, is_active, is_superuser, created_at, token_version"
 
 func scanUser(row pgx.Row) (service.User, error) {
 	var u service.User
-	err := row.Scan(&u.ID, &u.Email, &u.FullName, &u.HashedPassword, &u.IsActive, &u.IsSuperuser, &u.CreatedAt)
+	err := row.Scan(&u.ID, &u.Email, &u.FullName, &u.HashedPassword, &u.IsActive, &u.IsSuperuser, &u.CreatedAt, &u.TokenVersion)
 	u.CreatedAt = u.CreatedAt.UTC()
 	return u, classify(err)
 }
@@ -115,8 +115,8 @@ func (s *Store) Create(ctx context.Context, u service.User) (service.User, error
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	return scanUser(s.pool.QueryRow(ctx,
-		"INSERT INTO users ("+userColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING "+userColumns,
-		u.ID, u.Email, u.FullName, u.HashedPassword, u.IsActive, u.IsSuperuser, u.CreatedAt))
+		"INSERT INTO users ("+userColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING "+userColumns,
+		u.ID, u.Email, u.FullName, u.HashedPassword, u.IsActive, u.IsSuperuser, u.CreatedAt, u.TokenVersion))
 }
 
 // ByID returns the user with id.
@@ -162,9 +162,10 @@ func (s *Store) Update(ctx context.Context, id uuid.UUID, upd service.UserUpdate
 		full_name = CASE WHEN $3 THEN $4 ELSE full_name END,
 		hashed_password = COALESCE($5, hashed_password),
 		is_active = COALESCE($6, is_active),
-		is_superuser = COALESCE($7, is_superuser)
+		is_superuser = COALESCE($7, is_superuser),
+		token_version = token_version + CASE WHEN $8 THEN 1 ELSE 0 END
 		WHERE id = $1 RETURNING `+userColumns,
-		id, upd.Email, upd.SetFullName, upd.FullName, upd.HashedPassword, upd.IsActive, upd.IsSuperuser))
+		id, upd.Email, upd.SetFullName, upd.FullName, upd.HashedPassword, upd.IsActive, upd.IsSuperuser, upd.BumpTokenVersion))
 }
 
 // Delete removes the user with id.

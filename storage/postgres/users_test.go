@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"testing"
 
 	"github.com/bulwark-go/bulwark/service"
@@ -26,8 +27,12 @@ func TestMigrateIsIdempotent(t *testing.T) {
 	if err := s.Pool().QueryRow(context.Background(), "SELECT count(*) FROM schema_migrations").Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	if n != 1 {
-		t.Fatalf("schema_migrations has %d rows, want 1", n)
+	files, err := filepath.Glob("migrations/*.sql")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no migration files: %v", err)
+	}
+	if n != len(files) {
+		t.Fatalf("schema_migrations has %d rows, want one per migration file (%d)", n, len(files))
 	}
 }
 

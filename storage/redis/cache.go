@@ -65,6 +65,64 @@ func (s *Cache) Add(ctx context.Context, key string, value []byte, ttl time.Dura
 	return true, nil
 }
 
+// casLua replaces KEYS[1] with ARGV[2] for ARGV[3] milliseconds only while
+// it holds ARGV[1]; 1 when it did, 0 when not. One key: Redis Cluster safe.
+const casLua = `if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0
+`
+
+// replaceUnlessGuardedLua sets KEYS[1] to ARGV[1] for ARGV[4] milliseconds
+// unless it holds a value that begins with ARGV[3] and is not ARGV[2]; 1
+// when it set, 0 when not. One key: Redis Cluster safe.
+const replaceUnlessGuardedLua = `local v = redis.call('GET', KEYS[1])
+if v and v ~= ARGV[2] and string.sub(v, 1, string.len(ARGV[3])) == ARGV[3] then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[4])
+return 1
+`
+
+// The cache's scripts; each holds only its source and SHA1.
+var (
+	casScript                  = goredis.NewScript(casLua)
+	replaceUnlessGuardedScript = goredis.NewScript(replaceUnlessGuardedLua)
+)
+
+// ReplaceUnlessGuarded stores value at key for ttl unless key holds a value
+// that begins with guard and is not mine (one script, atomic, one round
+// trip); it reports whether it stored.
+func (s *Cache) ReplaceUnlessGuarded(ctx context.Context, key string, value []byte, ttl time.Duration, mine, guard []byte) (bool, error) {
+	if ttl < time.Millisecond {
+		return false, fmt.Errorf("redis: cache ttl %v is shorter than 1ms", ttl)
+	}
+	ctx, cancel := s.c.opContext(ctx)
+	defer cancel()
+	n, err := replaceUnlessGuardedScript.Run(ctx, s.c.rdb, []string{key}, value, mine, guard, ttl.Milliseconds()).Int64()
+	if err != nil {
+		return false, fmt.Errorf("redis: cache replace: %w", err)
+	}
+	return n == 1, nil
+}
+
+// CompareAndSwap stores value at key for ttl only while key holds old (one
+// script, atomic, one round trip); it reports whether it stored. A missing
+// key never holds old.
+func (s *Cache) CompareAndSwap(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error) {
+	if ttl < time.Millisecond {
+		return false, fmt.Errorf("redis: cache ttl %v is shorter than 1ms", ttl)
+	}
+	ctx, cancel := s.c.opContext(ctx)
+	defer cancel()
+	n, err := casScript.Run(ctx, s.c.rdb, []string{key}, old, value, ttl.Milliseconds()).Int64()
+	if err != nil {
+		return false, fmt.Errorf("redis: cache compare-and-swap: %w", err)
+	}
+	return n == 1, nil
+}
+
 // Delete removes keys (one DEL); missing keys are not an error, and no keys
 // is a no-op that does not contact Redis.
 func (s *Cache) Delete(ctx context.Context, keys ...string) error {

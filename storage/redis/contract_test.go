@@ -75,11 +75,21 @@ func newTestClient(t *testing.T, url string, opts Options) *Client {
 }
 
 func TestRateStoreContract(t *testing.T) {
+	storagetest.RunRateStoreSuite(t, rateHarness(t))
+}
+
+func TestRateStoreReserveContract(t *testing.T) {
+	storagetest.RunReserveSuite(t, rateHarness(t))
+}
+
+// rateHarness adapts a RateStore on the shared Redis to the rate-store
+// suites; keys live under a random prefix deleted at the end.
+func rateHarness(t *testing.T) storagetest.RateHarness {
 	prefix := "bulwark:" + storagetest.RandomPrefix()
 	url, raw := sharedRedis(t, prefix)
 	c := newTestClient(t, url, Options{})
 	rs := c.RateStore()
-	storagetest.RunRateStoreSuite(t, storagetest.RateHarness{
+	return storagetest.RateHarness{
 		New:       func(*testing.T) storagetest.RateStore { return rs },
 		KeyPrefix: prefix,
 		Window:    300 * time.Millisecond,
@@ -100,7 +110,7 @@ func TestRateStoreContract(t *testing.T) {
 			}
 			return d
 		},
-	})
+	}
 }
 
 func TestCacheContract(t *testing.T) {
@@ -154,24 +164,14 @@ func TestNewRejectsBadURL(t *testing.T) {
 	}
 }
 
-func TestRateStorePeek(t *testing.T) {
+func TestReserveOnNonIntegerValueFails(t *testing.T) {
 	prefix := "bulwark:" + storagetest.RandomPrefix()
-	url, _ := sharedRedis(t, prefix)
+	url, raw := sharedRedis(t, prefix)
 	rs := newTestClient(t, url, Options{}).RateStore()
 	ctx := context.Background()
-	key := prefix + "ratelimit:login:account:a@example.com"
-	if n, ttl, err := rs.Peek(ctx, key); err != nil || n != 0 || ttl != 0 {
-		t.Fatalf("peek of an absent key: %d %v %v", n, ttl, err)
-	}
-	for range 3 {
-		if _, _, err := rs.Hit(ctx, key, time.Minute); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for range 2 { // peeking counts nothing
-		n, ttl, err := rs.Peek(ctx, key)
-		if err != nil || n != 3 || ttl <= 50*time.Second || ttl > time.Minute {
-			t.Fatalf("peek: %d %v %v; want 3 and about a minute", n, ttl, err)
-		}
+	k := prefix + "ratelimit:login:garbage"
+	raw.Set(ctx, k, "not a number", time.Minute)
+	if _, _, _, err := rs.Reserve(ctx, k, 5, time.Second); err == nil {
+		t.Error("Reserve on a non-integer value: no error")
 	}
 }

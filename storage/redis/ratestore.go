@@ -2,7 +2,6 @@ package redis
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -58,33 +57,83 @@ func (s *RateStore) Hit(ctx context.Context, key string, window time.Duration) (
 	return vals[0], time.Duration(vals[1]) * time.Millisecond, nil
 }
 
-// Peek returns the count of key's current window and the time left in it
-// without counting a hit: (0, 0) when the key does not exist. One round trip
-// (GET and PTTL pipelined), bounded by the op timeout. The login limiter
-// uses it to refuse an attempt before it costs a password hash.
-func (s *RateStore) Peek(ctx context.Context, key string) (int64, time.Duration, error) {
+// reserveLua counts one attempt against KEYS[1] unless its window already
+// holds ARGV[1] (the limit) of them, in a fixed window of ARGV[2]
+// milliseconds; it returns {1 or 0 (counted or refused), count, pttl}. The
+// read, the comparison and the INCR run atomically inside the script, so n
+// concurrent reservations succeed exactly min(n, limit) times. A refusal
+// changes nothing, except that a key found without a TTL gets one (as in
+// hitLua). One key: it works on Redis Cluster.
+const reserveLua = `local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+local ttl = redis.call('PTTL', KEYS[1])
+if count >= tonumber(ARGV[1]) then
+  if ttl == -1 then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    ttl = tonumber(ARGV[2])
+  end
+  return {0, count, ttl}
+end
+count = redis.call('INCR', KEYS[1])
+if count == 1 or ttl == -1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  ttl = tonumber(ARGV[2])
+end
+return {1, count, ttl}
+`
+
+// releaseLua gives back one attempt reserved against KEYS[1]: DECR when the
+// count is above zero (DECR keeps the TTL), nothing otherwise, so it never
+// goes below zero and never creates a key. It returns the count after.
+const releaseLua = `local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count > 0 then
+  return redis.call('DECR', KEYS[1])
+end
+return count
+`
+
+// The scripts of Reserve and Release. A Script holds only its source and
+// SHA1; it is never modified.
+var (
+	reserveScript = goredis.NewScript(reserveLua)
+	releaseScript = goredis.NewScript(releaseLua)
+)
+
+// Reserve counts one attempt against key unless its current window already
+// holds limit of them, atomically (one script, one round trip, bounded by
+// the op timeout). ok reports whether it was counted; count is the window's
+// count afterwards and ttl the time left in it. The window is the same as
+// Hit's on that key: created with length window by the first count. limit
+// must be at least 1 and window at least a millisecond.
+//
+// On error the caller decides; a reservation that timed out may still have
+// been counted.
+func (s *RateStore) Reserve(ctx context.Context, key string, limit int64, window time.Duration) (bool, int64, time.Duration, error) {
+	if window < time.Millisecond {
+		return false, 0, 0, fmt.Errorf("redis: rate window %v is shorter than 1ms", window)
+	}
+	if limit < 1 {
+		return false, 0, 0, fmt.Errorf("redis: reserve limit %d is below 1", limit)
+	}
 	ctx, cancel := s.c.opContext(ctx)
 	defer cancel()
-	var get *goredis.StringCmd
-	var pttl *goredis.DurationCmd
-	_, err := s.c.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		get = p.Get(ctx, key)
-		pttl = p.PTTL(ctx, key)
-		return nil
-	})
-	if errors.Is(err, goredis.Nil) {
-		return 0, 0, nil
-	}
+	vals, err := reserveScript.Run(ctx, s.c.rdb, []string{key}, limit, window.Milliseconds()).Int64Slice()
 	if err != nil {
-		return 0, 0, fmt.Errorf("redis: rate peek: %w", err)
+		return false, 0, 0, fmt.Errorf("redis: rate reserve: %w", err)
 	}
-	n, err := get.Int64()
-	if err != nil {
-		return 0, 0, fmt.Errorf("redis: rate peek: %w", err)
+	if len(vals) != 3 {
+		return false, 0, 0, fmt.Errorf("redis: rate reserve: script returned %d values, want 3", len(vals))
 	}
-	ttl := pttl.Val()
-	if ttl < 0 {
-		ttl = 0
+	return vals[0] == 1, vals[1], time.Duration(vals[2]) * time.Millisecond, nil
+}
+
+// Release gives back one attempt reserved against key: the count of its
+// current window goes down by one, never below zero; a missing key is left
+// missing. One script, one round trip, bounded by the op timeout.
+func (s *RateStore) Release(ctx context.Context, key string) error {
+	ctx, cancel := s.c.opContext(ctx)
+	defer cancel()
+	if err := releaseScript.Run(ctx, s.c.rdb, []string{key}).Err(); err != nil {
+		return fmt.Errorf("redis: rate release: %w", err)
 	}
-	return n, ttl, nil
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -28,6 +29,8 @@ type Cache interface {
 	Get(ctx context.Context, key string) ([]byte, bool, error)
 	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
 	Add(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error)
+	CompareAndSwap(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error)
+	ReplaceUnlessGuarded(ctx context.Context, key string, value []byte, ttl time.Duration, mine, guard []byte) (bool, error)
 	Delete(ctx context.Context, keys ...string) error
 }
 
@@ -349,6 +352,106 @@ func RunCacheSuite(t *testing.T, h CacheHarness) {
 		h.Wait(t, h.TTL+h.TTL/2)
 		if ok, err := c.Add(ctx, k, []byte("third"), h.TTL); err != nil || !ok {
 			t.Fatalf("Add after expiry = %v, %v; want true", ok, err)
+		}
+	})
+
+	t.Run("CompareAndSwap", func(t *testing.T) {
+		c := h.New(t)
+		k := key(t, h.KeyPrefix, "cas")
+		if ok, err := c.CompareAndSwap(ctx, k, []byte("lease:1"), []byte("v"), h.TTL); err != nil || ok {
+			t.Fatalf("CompareAndSwap on an absent key = %v, %v; want false", ok, err)
+		}
+		if _, ok := get(t, c, k); ok {
+			t.Fatal("a failed CompareAndSwap created the key")
+		}
+		set(t, c, k, []byte("lease:1"), time.Minute)
+		if ok, err := c.CompareAndSwap(ctx, k, []byte("lease:2"), []byte("v"), h.TTL); err != nil || ok {
+			t.Fatalf("CompareAndSwap with the wrong old value = %v, %v; want false", ok, err)
+		}
+		if v, _ := get(t, c, k); string(v) != "lease:1" {
+			t.Fatalf("value %q after a failed swap, want lease:1", v)
+		}
+		if ok, err := c.CompareAndSwap(ctx, k, []byte("lease:1"), []byte(`{"id":"x"}`), h.TTL); err != nil || !ok {
+			t.Fatalf("CompareAndSwap with the right old value = %v, %v; want true", ok, err)
+		}
+		if v, _ := get(t, c, k); string(v) != `{"id":"x"}` {
+			t.Fatalf("value %q after the swap", v)
+		}
+		// The swap sets its own TTL.
+		h.Wait(t, h.TTL+h.TTL/2)
+		if _, ok := get(t, c, k); ok {
+			t.Fatal("swapped value outlived its TTL")
+		}
+		// An expired old value is not swapped.
+		set(t, c, k, []byte("lease:3"), h.TTL)
+		h.Wait(t, h.TTL+h.TTL/2)
+		if ok, err := c.CompareAndSwap(ctx, k, []byte("lease:3"), []byte("v"), time.Minute); err != nil || ok {
+			t.Fatalf("CompareAndSwap of an expired value = %v, %v; want false", ok, err)
+		}
+		if err := c.Set(ctx, k, []byte("x"), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.CompareAndSwap(ctx, k, []byte("x"), []byte("y"), time.Microsecond); err == nil {
+			t.Fatal("CompareAndSwap with a TTL under 1ms: no error")
+		}
+	})
+
+	t.Run("ConcurrentCompareAndSwapOneWins", func(t *testing.T) {
+		c := h.New(t)
+		k := key(t, h.KeyPrefix, "cas")
+		set(t, c, k, []byte("lease:0"), time.Minute)
+		const n = 20
+		var won atomic.Int64
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range n {
+			wg.Go(func() {
+				<-start
+				ok, err := c.CompareAndSwap(ctx, k, []byte("lease:0"), []byte(fmt.Sprint(i)), time.Minute)
+				if err != nil {
+					t.Errorf("CompareAndSwap: %v", err)
+				}
+				if ok {
+					won.Add(1)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		if won.Load() != 1 {
+			t.Fatalf("%d of %d concurrent swaps from one value succeeded, want 1", won.Load(), n)
+		}
+	})
+
+	t.Run("ReplaceUnlessGuarded", func(t *testing.T) {
+		c := h.New(t)
+		k := key(t, h.KeyPrefix, "guarded")
+		mine, guard := []byte("tomb:p:mine"), []byte("tomb:p:")
+		replace := func(want bool, what string) {
+			t.Helper()
+			ok, err := c.ReplaceUnlessGuarded(ctx, k, []byte("tomb:c:new"), time.Minute, mine, guard)
+			if err != nil || ok != want {
+				t.Fatalf("%s: stored %v, %v; want %v", what, ok, err, want)
+			}
+		}
+		replace(true, "absent key")
+		set(t, c, k, mine, time.Minute)
+		replace(true, "holding mine")
+		set(t, c, k, []byte(`{"id":"x"}`), time.Minute)
+		replace(true, "holding an unguarded value")
+		if v, _ := get(t, c, k); string(v) != "tomb:c:new" {
+			t.Fatalf("value %q after a replace", v)
+		}
+		set(t, c, k, []byte("tomb:p:another"), time.Minute)
+		replace(false, "holding another guarded value")
+		if v, _ := get(t, c, k); string(v) != "tomb:p:another" {
+			t.Fatalf("a guarded value was replaced: %q", v)
+		}
+		set(t, c, k, []byte("tomb:p:another"), h.TTL)
+		h.Wait(t, h.TTL+h.TTL/2)
+		replace(true, "holding an expired guarded value")
+		if _, err := c.ReplaceUnlessGuarded(ctx, k, []byte("v"), time.Microsecond, mine, guard); err == nil {
+			t.Fatal("a TTL under 1ms: no error")
 		}
 	})
 

@@ -137,6 +137,67 @@ func RunUserStore(t *testing.T, newStore func(t *testing.T) service.UserStore) {
 		}
 	})
 
+	t.Run("token version starts where created and is bumped only when asked", func(t *testing.T) {
+		s := newStore(t)
+		u := newUser(t, "tv@example.com", base)
+		u.TokenVersion = 4
+		got, err := s.Create(ctx, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.TokenVersion != 4 {
+			t.Fatalf("created with version 4, read back %d", got.TokenVersion)
+		}
+		got, err = s.Update(ctx, u.ID, service.UserUpdate{FullName: ptr("x"), SetFullName: true})
+		if err != nil || got.TokenVersion != 4 {
+			t.Fatalf("update without bump: version %d, %v; want 4", got.TokenVersion, err)
+		}
+		for want := int64(5); want <= 6; want++ {
+			got, err = s.Update(ctx, u.ID, service.UserUpdate{HashedPassword: ptr("$new"), BumpTokenVersion: true})
+			if err != nil || got.TokenVersion != want || got.HashedPassword != "$new" {
+				t.Fatalf("bump: version %d, %v; want %d", got.TokenVersion, err, want)
+			}
+		}
+		// A bump alone is a write too.
+		got, err = s.Update(ctx, u.ID, service.UserUpdate{BumpTokenVersion: true})
+		if err != nil || got.TokenVersion != 7 {
+			t.Fatalf("bare bump: version %d, %v; want 7", got.TokenVersion, err)
+		}
+		for _, read := range []func() (service.User, error){
+			func() (service.User, error) { return s.ByID(ctx, u.ID) },
+			func() (service.User, error) { return s.ByEmail(ctx, u.Email) },
+		} {
+			if back, err := read(); err != nil || back.TokenVersion != 7 {
+				t.Fatalf("read back version %d, %v; want 7", back.TokenVersion, err)
+			}
+		}
+		page, _, err := s.List(ctx, 0, 10)
+		if err != nil || len(page) != 1 || page[0].TokenVersion != 7 {
+			t.Fatalf("list: %+v %v", page, err)
+		}
+	})
+
+	t.Run("concurrent bumps are each counted", func(t *testing.T) {
+		s := newStore(t)
+		u := newUser(t, "bumps@example.com", base)
+		if _, err := s.Create(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		const n = 20
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() {
+				if _, err := s.Update(ctx, u.ID, service.UserUpdate{BumpTokenVersion: true}); err != nil {
+					t.Errorf("bump: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		if back, err := s.ByID(ctx, u.ID); err != nil || back.TokenVersion != n {
+			t.Fatalf("after %d concurrent bumps: version %d, %v", n, back.TokenVersion, err)
+		}
+	})
+
 	t.Run("delete", func(t *testing.T) {
 		s := newStore(t)
 		u := newUser(t, "eve@example.com", base)
