@@ -16,6 +16,7 @@ import (
 
 	"github.com/bulwark-go/bulwark/docs"
 	"github.com/bulwark-go/bulwark/service"
+	"github.com/bulwark-go/bulwark/service/user"
 	"github.com/bulwark-go/bulwark/storage/memory"
 	"github.com/bulwark-go/bulwark/storage/postgres"
 	"github.com/bulwark-go/bulwark/storage/postgres/pgtest"
@@ -46,14 +47,14 @@ func (s *syncBuffer) String() string {
 // panicky wraps a store and panics on ByEmail for one address, to prove the
 // recovery path through the real chain.
 type panicky struct {
-	service.UserStore
+	user.Store
 }
 
-func (p panicky) ByEmail(ctx context.Context, email string) (service.User, error) {
+func (p panicky) ByEmail(ctx context.Context, email string) (user.User, error) {
 	if email == "boom@example.com" {
 		panic("secret internal detail: db password is hunter2")
 	}
-	return p.UserStore.ByEmail(ctx, email)
+	return p.Store.ByEmail(ctx, email)
 }
 
 type env struct {
@@ -65,8 +66,8 @@ type env struct {
 	remote  string // RemoteAddr of requests that set none ("" keeps httptest's 192.0.2.1:1234)
 	super   string // superuser token
 	superID string
-	alice   user
-	bob     user
+	alice   account
+	bob     account
 	setup   envSetup
 }
 
@@ -88,12 +89,12 @@ type envSetup struct {
 
 type envOption func(*envSetup)
 
-type user struct {
+type account struct {
 	id    string
 	token string
 }
 
-func newEnv(t *testing.T, store service.UserStore, opts ...envOption) *env {
+func newEnv(t *testing.T, store user.Store, opts ...envOption) *env {
 	t.Helper()
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -199,7 +200,7 @@ func (e *env) login(email, password string) string {
 	return tok.AccessToken
 }
 
-func (e *env) signup(email, password string) user {
+func (e *env) signup(email, password string) account {
 	e.t.Helper()
 	rec := e.do(req{method: "POST", path: "/api/v1/users", body: `{"email":"` + email + `","password":"` + password + `"}`})
 	if rec.Code != 201 {
@@ -211,7 +212,7 @@ func (e *env) signup(email, password string) user {
 	if rec.Header().Get("Location") != "/api/v1/users/"+id {
 		e.t.Fatalf("Location %q", rec.Header().Get("Location"))
 	}
-	return user{id: id, token: e.login(email, password)}
+	return account{id: id, token: e.login(email, password)}
 }
 
 type envelope struct {
@@ -253,10 +254,10 @@ func checkEnvelope(t *testing.T, rec *httptest.ResponseRecorder, status int, cod
 	return env
 }
 
-func stores(t *testing.T) map[string]func(t *testing.T) service.UserStore {
-	return map[string]func(t *testing.T) service.UserStore{
-		"memory":   func(*testing.T) service.UserStore { return memory.NewUsers() },
-		"postgres": func(t *testing.T) service.UserStore { return pgtest.NewStore(t, postgres.Options{}) },
+func stores(t *testing.T) map[string]func(t *testing.T) user.Store {
+	return map[string]func(t *testing.T) user.Store{
+		"memory":   func(*testing.T) user.Store { return memory.NewUsers() },
+		"postgres": func(t *testing.T) user.Store { return pgtest.NewStore(t, postgres.Options{}) },
 	}
 }
 

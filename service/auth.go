@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/alexedwards/argon2id"
+	"github.com/bulwark-go/bulwark/service/user"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 )
@@ -33,7 +34,7 @@ type Claims struct {
 }
 
 // tokenClaims is the JWT payload: the registered claims and "ver", the
-// user's token version (User.TokenVersion) at issue.
+// user's token version (user.User.TokenVersion) at issue.
 type tokenClaims struct {
 	jwt.RegisteredClaims
 	Version *int64 `json:"ver,omitempty"`
@@ -148,7 +149,7 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request) (UserPublic,
 		return UserPublic{}, unauthorized("Could not validate credentials", a.err)
 	}
 	acc, err := s.lookupAccount(ctx, a.claims.UserID)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, user.ErrNotFound) {
 		return UserPublic{}, unauthorized("Could not validate credentials", err)
 	}
 	if err != nil {
@@ -186,10 +187,10 @@ func (s *Server) EnsureSuperuser(ctx context.Context, email, password string) er
 	}
 	if _, err := s.users.ByEmail(ctx, norm); err == nil {
 		return nil
-	} else if !errors.Is(err, ErrNotFound) {
+	} else if !errors.Is(err, user.ErrNotFound) {
 		return err
 	}
-	if _, err := s.createUser(ctx, norm, password, nil, true); err != nil && !errors.Is(err, ErrConflict) {
+	if _, err := s.createUser(ctx, norm, password, nil, true); err != nil && !errors.Is(err, user.ErrConflict) {
 		return err
 	}
 	return nil

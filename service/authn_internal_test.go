@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bulwark-go/bulwark/service/user"
 	"github.com/google/uuid"
 )
 
@@ -21,13 +22,13 @@ func (a allowAll) Hit(context.Context, string, time.Duration) (int64, time.Durat
 
 // oneUser is a user store holding one user.
 type oneUser struct {
-	UserStore
-	u User
+	user.Store
+	u user.User
 }
 
-func (o oneUser) ByID(_ context.Context, id uuid.UUID) (User, error) {
+func (o oneUser) ByID(_ context.Context, id uuid.UUID) (user.User, error) {
 	if id != o.u.ID {
-		return User{}, ErrNotFound
+		return user.User{}, user.ErrNotFound
 	}
 	return o.u, nil
 }
@@ -45,7 +46,7 @@ func TestTokenVerifiedOncePerRequest(t *testing.T) {
 	}
 	tokens.now = func() time.Time { verifications.Add(1); return time.Now() }
 	srv := NewServer(Config{RateLimit: RateLimitConfig{Requests: 100, Window: time.Minute}}, Deps{
-		Logger: slog.New(slog.DiscardHandler), Users: oneUser{u: User{ID: id, Email: "a@example.com", IsActive: true}},
+		Logger: slog.New(slog.DiscardHandler), Users: oneUser{u: user.User{ID: id, Email: "a@example.com", IsActive: true}},
 		Tokens: tokens, Hasher: NewArgon2id(64, 1, 1), RateStore: allowAll{&hits},
 	})
 	for _, path := range []string{"/api/v1/users/me", "/api/v1/users/" + id.String()} {

@@ -29,6 +29,7 @@ import (
 
 	"github.com/bulwark-go/bulwark/middleware"
 	"github.com/bulwark-go/bulwark/service"
+	"github.com/bulwark-go/bulwark/service/user"
 	"github.com/bulwark-go/bulwark/storage/memory"
 	"github.com/bulwark-go/bulwark/storage/postgres"
 	"github.com/bulwark-go/bulwark/storage/postgres/pgtest"
@@ -82,7 +83,7 @@ func (s *benchSpanSink) Shutdown(context.Context) error { return nil }
 type benchChain struct {
 	mode    string    // telemetry.ModeNoop, ModeLog or ModeOTel
 	logOut  io.Writer // where the JSON log (access log, metric lines) goes
-	users   service.UserStore
+	users   user.Store
 	rate    middleware.RateStore
 	limit   int
 	cache   service.Cache

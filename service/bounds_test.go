@@ -151,7 +151,7 @@ func runBounds(t *testing.T, e *env) {
 	rootID := e.superID
 	pw := func(_ *testing.T, n int) string { return strings.Repeat("é", n) } // 2 bytes, 1 character
 	name := func(_ *testing.T, n int) string { return strings.Repeat("ü", n) }
-	fresh := func() user { return e.signup(emailOfLength(t, 40), "freshpassword") }
+	fresh := func() account { return e.signup(emailOfLength(t, 40), "freshpassword") }
 
 	// String lengths: spec bound, Go constant, and the server's answer on
 	// each side of each bound.
@@ -171,12 +171,12 @@ func runBounds(t *testing.T, e *env) {
 		u := fresh()
 		return e.do(req{method: "PATCH", path: "/api/v1/users/" + u.id, token: e.super, body: jsonBody(field, v)}), 200
 	}
-	form := func(user, pass string) *httptest.ResponseRecorder {
+	form := func(name, pass string) *httptest.ResponseRecorder {
 		return e.do(req{method: "POST", path: "/auth/login", ctype: "application/x-www-form-urlencoded",
-			body: url.Values{"username": {user}, "password": {pass}}.Encode()})
+			body: url.Values{"username": {name}, "password": {pass}}.Encode()})
 	}
-	loginJSON := func(user, pass string) *httptest.ResponseRecorder {
-		return e.do(req{method: "POST", path: "/auth/login", body: jsonBody("username", user, "password", pass)})
+	loginJSON := func(name, pass string) *httptest.ResponseRecorder {
+		return e.do(req{method: "POST", path: "/auth/login", body: jsonBody("username", name, "password", pass)})
 	}
 	// loginUser: with a username of length n that belongs to an account
 	// when n is within the bound, and a password likewise.

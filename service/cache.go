@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/bulwark-go/bulwark/service/user"
 	"github.com/bulwark-go/bulwark/telemetry"
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/attribute"
@@ -70,7 +71,9 @@ type cachedAccount struct {
 // account is what authorization needs to know of a user.
 type account = cachedAccount
 
-func accountOf(u User) account { return account{UserPublic: u.Public(), TokenVersion: u.TokenVersion} }
+func accountOf(u user.User) account {
+	return account{UserPublic: publicOf(u), TokenVersion: u.TokenVersion}
+}
 
 // The values a key cache:users:<id> can hold besides an entry (a JSON
 // object). Each carries a random token, so no two are equal.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bulwark-go/bulwark/middleware"
+	"github.com/bulwark-go/bulwark/service/user"
 )
 
 // Error is an API error: an HTTP status, a message safe to show, optional
@@ -193,11 +194,11 @@ func (s *Server) respondError(w http.ResponseWriter, r *http.Request, err error)
 	case errors.As(err, &apiErr):
 	case errors.As(err, &tooLarge):
 		apiErr = &Error{Status: http.StatusRequestEntityTooLarge, Err: err}
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, user.ErrNotFound):
 		apiErr = &Error{Status: http.StatusNotFound, Err: err}
-	case errors.Is(err, ErrConflict):
+	case errors.Is(err, user.ErrConflict):
 		apiErr = &Error{Status: http.StatusConflict, Err: err}
-	case errors.Is(err, ErrUnavailable):
+	case errors.Is(err, user.ErrUnavailable):
 		apiErr = &Error{Status: http.StatusServiceUnavailable, Err: err}
 	case errors.Is(err, ErrHashBusy):
 		apiErr = &Error{Status: http.StatusServiceUnavailable, Err: err, RetryAfter: retryShortly,

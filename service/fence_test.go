@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bulwark-go/bulwark/service"
+	"github.com/bulwark-go/bulwark/service/user"
 	"github.com/bulwark-go/bulwark/storage/memory"
 	"github.com/bulwark-go/bulwark/storage/redis/redistest"
 	"github.com/google/uuid"
@@ -18,17 +19,17 @@ import (
 // before the store changes anything (to fault the cache at that moment),
 // and counts the writes that reached the store.
 type hookedUsers struct {
-	service.UserStore
+	user.Store
 	before func()
 	writes atomic.Int64
 }
 
-func (h *hookedUsers) Update(ctx context.Context, id uuid.UUID, upd service.UserUpdate) (service.User, error) {
+func (h *hookedUsers) Update(ctx context.Context, id uuid.UUID, upd user.Update) (user.User, error) {
 	h.writes.Add(1)
 	if h.before != nil {
 		h.before()
 	}
-	return h.UserStore.Update(ctx, id, upd)
+	return h.Store.Update(ctx, id, upd)
 }
 
 func (h *hookedUsers) Delete(ctx context.Context, id uuid.UUID) error {
@@ -36,7 +37,7 @@ func (h *hookedUsers) Delete(ctx context.Context, id uuid.UUID) error {
 	if h.before != nil {
 		h.before()
 	}
-	return h.UserStore.Delete(ctx, id)
+	return h.Store.Delete(ctx, id)
 }
 
 // failingSets is a cache whose Set (the fence) fails.
@@ -49,7 +50,7 @@ func (failingSets) Set(context.Context, string, []byte, time.Duration) error {
 // A write whose fence cannot be set answers 503 and never reaches the
 // store: nothing is acknowledged that the cache could contradict.
 func TestFenceFailureRefusesTheWrite(t *testing.T) {
-	users := &hookedUsers{UserStore: memory.NewUsers()}
+	users := &hookedUsers{Store: memory.NewUsers()}
 	e := newEnv(t, users, withCache(failingSets{memory.NewCache(nil)}, time.Minute, semanticTimeout))
 	for _, w := range []req{
 		{method: "PATCH", path: "/api/v1/users/" + e.bob.id, token: e.super, body: `{"is_active":false}`},
@@ -77,7 +78,7 @@ func staleEnv(t *testing.T) (a, b *env, srv *redistest.Server, users *hookedUser
 	t.Helper()
 	srv = redistest.Start(t)
 	c := newRedisClient(t, srv.URL(), failTimeout)
-	users = &hookedUsers{UserStore: memory.NewUsers()}
+	users = &hookedUsers{Store: memory.NewUsers()}
 	a = newEnv(t, users, withCache(c.Cache(), time.Minute, failTimeout), func(s *envSetup) {
 		s.cfg.CacheWriteTimeout, s.cfg.CacheFlightTimeout = 200*time.Millisecond, 200*time.Millisecond
 	})
@@ -178,8 +179,8 @@ func TestLateFillAfterTombstoneExpiry(t *testing.T) {
 	if err := raw.Del(ctx, cacheKey(a.bob.id)).Err(); err != nil {
 		t.Fatal(err)
 	}
-	counting := newCountingUsers(users.UserStore)
-	users.UserStore = counting
+	counting := newCountingUsers(users.Store)
+	users.Store = counting
 	read, release := make(chan struct{}), make(chan struct{})
 	var once atomic.Bool
 	counting.mu.Lock()
@@ -222,7 +223,7 @@ func TestLateFillAfterTombstoneExpiry(t *testing.T) {
 // except another write's fence, set meanwhile, which is left in place.
 func TestSettleKeepsAnotherWritesFence(t *testing.T) {
 	c := memory.NewCache(nil)
-	users := &hookedUsers{UserStore: memory.NewUsers()}
+	users := &hookedUsers{Store: memory.NewUsers()}
 	e := newEnv(t, users, withCache(c, time.Minute, semanticTimeout))
 	ctx := context.Background()
 	other := []byte("tomb:p:another-write")

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bulwark-go/bulwark/service"
+	"github.com/bulwark-go/bulwark/service/user"
 	"github.com/bulwark-go/bulwark/storage/memory"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
@@ -57,7 +58,7 @@ func FuzzJSONBodies(f *testing.F) {
 		f.Fatal(err)
 	}
 	mk := func(email string) (string, string) {
-		u, err := users.Create(context.Background(), service.User{ID: uuid.New(), Email: email, HashedPassword: "x", IsActive: true})
+		u, err := users.Create(context.Background(), user.User{ID: uuid.New(), Email: email, HashedPassword: "x", IsActive: true})
 		if err != nil {
 			f.Fatal(err)
 		}

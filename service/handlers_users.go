@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/bulwark-go/bulwark/service/user"
 	"github.com/google/uuid"
 )
 
@@ -100,22 +101,22 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 // active. Unknown email, wrong password and inactive user cost the same
 // hashing work and all report false; err is set only when nothing could be
 // checked.
-func (s *Server) checkLogin(ctx context.Context, account, password string) (User, bool, error) {
+func (s *Server) checkLogin(ctx context.Context, account, password string) (user.User, bool, error) {
 	var hash string
-	var u User
+	var u user.User
 	if account != "" { // a username that is no valid email names no user: no query
 		var err error
 		u, err = s.users.ByEmail(ctx, account)
 		switch {
 		case err == nil:
 			hash = u.HashedPassword
-		case !errors.Is(err, ErrNotFound):
-			return User{}, false, err
+		case !errors.Is(err, user.ErrNotFound):
+			return user.User{}, false, err
 		}
 	}
 	ok, err := s.hasher.Verify(ctx, password, hash)
 	if errors.Is(err, ErrHashBusy) || ctx.Err() != nil {
-		return User{}, false, err
+		return user.User{}, false, err
 	}
 	return u, err == nil && ok && u.IsActive, nil
 }
@@ -173,19 +174,19 @@ func (s *Server) handleCreateUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/api/v1/users/"+u.ID.String())
-	encode(w, http.StatusCreated, u.Public())
+	encode(w, http.StatusCreated, publicOf(u))
 }
 
-func (s *Server) createUser(ctx context.Context, email, password string, fullName *string, superuser bool) (User, error) {
+func (s *Server) createUser(ctx context.Context, email, password string, fullName *string, superuser bool) (user.User, error) {
 	hash, err := s.hasher.Hash(ctx, password)
 	if err != nil {
-		return User{}, err
+		return user.User{}, err
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
-		return User{}, err
+		return user.User{}, err
 	}
-	return s.users.Create(ctx, User{
+	return s.users.Create(ctx, user.User{
 		ID: id, Email: email, FullName: fullName, HashedPassword: hash,
 		IsActive: true, IsSuperuser: superuser,
 		CreatedAt: time.Now().UTC().Truncate(time.Microsecond),
@@ -234,7 +235,7 @@ func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request) {
 	}
 	out := userList{Data: make([]UserPublic, 0, len(users)), Count: total}
 	for _, u := range users {
-		out.Data = append(out.Data, u.Public())
+		out.Data = append(out.Data, publicOf(u))
 	}
 	encode(w, http.StatusOK, out)
 }
@@ -327,7 +328,7 @@ func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 	if upd.IsActive != nil && !*upd.IsActive {
 		upd.BumpTokenVersion = true
 	}
-	var u User
+	var u user.User
 	err = s.fencedWrite(ctx, id, func(ctx context.Context) (err error) {
 		u, err = s.users.Update(ctx, id, upd)
 		return err
@@ -336,7 +337,7 @@ func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 		s.respondError(w, r, err)
 		return
 	}
-	encode(w, http.StatusOK, u.Public())
+	encode(w, http.StatusOK, publicOf(u))
 }
 
 // errWrongCurrentPassword: 403, so that a client does not take it for a
@@ -376,7 +377,7 @@ func (s *Server) checkCurrentPassword(ctx context.Context, r *http.Request, id u
 // userPatch is a decoded PATCH body: the update (without the password's
 // hash), the new password, and current_password when the change needs it.
 type userPatch struct {
-	upd      UserUpdate
+	upd      user.Update
 	password *string
 	current  *string
 }
@@ -391,7 +392,7 @@ func (s *Server) decodeUpdate(r *http.Request, superuser, self bool) (userPatch,
 	if err := decodeJSON(r, &fields); err != nil {
 		return userPatch{}, err
 	}
-	var upd UserUpdate
+	var upd user.Update
 	var errs []*FieldError
 	str := func(name string, raw json.RawMessage, nullable bool) (*string, *FieldError) {
 		if bytes.Equal(raw, []byte("null")) {

@@ -6,30 +6,31 @@ import (
 	"testing"
 
 	"github.com/bulwark-go/bulwark/service"
+	"github.com/bulwark-go/bulwark/service/user"
 	"github.com/bulwark-go/bulwark/storage/memory"
 )
 
 // hangingUsers blocks ByEmail until the request's context ends, as a
 // database query does when the client goes away mid-query.
 type hangingUsers struct {
-	service.UserStore
+	user.Store
 	entered chan struct{}
 }
 
-func (h hangingUsers) ByEmail(ctx context.Context, email string) (service.User, error) {
+func (h hangingUsers) ByEmail(ctx context.Context, email string) (user.User, error) {
 	if email == "slow@example.com" {
 		h.entered <- struct{}{}
 		<-ctx.Done()
-		return service.User{}, ctx.Err()
+		return user.User{}, ctx.Err()
 	}
-	return h.UserStore.ByEmail(ctx, email)
+	return h.Store.ByEmail(ctx, email)
 }
 
 // A client that hangs up mid-request is recorded as 499 in the access log
 // and the metrics: no ERROR line, no 5xx series.
 func TestClientHangUpIs499(t *testing.T) {
 	tel := newCountTel()
-	users := hangingUsers{UserStore: memory.NewUsers(), entered: make(chan struct{}, 1)}
+	users := hangingUsers{Store: memory.NewUsers(), entered: make(chan struct{}, 1)}
 	e := newEnv(t, users, withTelemetry(tel))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/bulwark-go/bulwark/middleware"
 	"github.com/bulwark-go/bulwark/service"
+	"github.com/bulwark-go/bulwark/service/user"
 	"github.com/bulwark-go/bulwark/storage/memory"
 	"github.com/bulwark-go/bulwark/storage/postgres/pgtest"
 	bredis "github.com/bulwark-go/bulwark/storage/redis"
@@ -305,7 +306,7 @@ func check429(t *testing.T, rec *httptest.ResponseRecorder, limit int, window ti
 // before (gate) or after (afterRead) the store answers, so that concurrent
 // misses really overlap or a read can be made to finish late.
 type countingUsers struct {
-	service.UserStore
+	user.Store
 	mu        sync.Mutex
 	byID      map[uuid.UUID]int
 	slow      uuid.UUID
@@ -313,11 +314,11 @@ type countingUsers struct {
 	afterRead func()
 }
 
-func newCountingUsers(s service.UserStore) *countingUsers {
-	return &countingUsers{UserStore: s, byID: map[uuid.UUID]int{}}
+func newCountingUsers(s user.Store) *countingUsers {
+	return &countingUsers{Store: s, byID: map[uuid.UUID]int{}}
 }
 
-func (c *countingUsers) ByID(ctx context.Context, id uuid.UUID) (service.User, error) {
+func (c *countingUsers) ByID(ctx context.Context, id uuid.UUID) (user.User, error) {
 	c.mu.Lock()
 	c.byID[id]++
 	var gate, after func()
@@ -328,7 +329,7 @@ func (c *countingUsers) ByID(ctx context.Context, id uuid.UUID) (service.User, e
 	if gate != nil {
 		gate()
 	}
-	u, err := c.UserStore.ByID(ctx, id)
+	u, err := c.Store.ByID(ctx, id)
 	if after != nil {
 		after()
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bulwark-go/bulwark/service"
+	"github.com/bulwark-go/bulwark/service/user"
 	"github.com/bulwark-go/bulwark/storage/memory"
 	bredis "github.com/bulwark-go/bulwark/storage/redis"
 	"github.com/bulwark-go/bulwark/storage/redis/redistest"
@@ -49,19 +50,19 @@ func rateEnv(t *testing.T, b *backend, n int, window time.Duration, opts ...envO
 // failingUpdates fails a PATCH on demand: full_name "panic" panics,
 // "unavailable" is a store outage (503).
 type failingUpdates struct {
-	service.UserStore
+	user.Store
 }
 
-func (f failingUpdates) Update(ctx context.Context, id uuid.UUID, upd service.UserUpdate) (service.User, error) {
+func (f failingUpdates) Update(ctx context.Context, id uuid.UUID, upd user.Update) (user.User, error) {
 	if upd.FullName != nil {
 		switch *upd.FullName {
 		case "panic":
 			panic("store exploded")
 		case "unavailable":
-			return service.User{}, service.ErrUnavailable
+			return user.User{}, user.ErrUnavailable
 		}
 	}
-	return f.UserStore.Update(ctx, id, upd)
+	return f.Store.Update(ctx, id, upd)
 }
 
 // TestRateLimit proves CONTRACT §5 through the whole handler chain, on the

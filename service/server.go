@@ -9,6 +9,7 @@ import (
 
 	"github.com/bulwark-go/bulwark/docs"
 	"github.com/bulwark-go/bulwark/middleware"
+	"github.com/bulwark-go/bulwark/service/user"
 	"github.com/bulwark-go/bulwark/telemetry"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
@@ -76,7 +77,7 @@ type RateLimitConfig struct {
 // Hasher are required.
 type Deps struct {
 	Logger *slog.Logger
-	Users  UserStore
+	Users  user.Store
 	Tokens *Tokens
 	Hasher PasswordHasher
 	// Checks are run by the readiness route, in order.
@@ -107,7 +108,7 @@ type Deps struct {
 type Server struct {
 	cfg      Config
 	logger   *slog.Logger
-	users    UserStore
+	users    user.Store
 	tokens   *Tokens
 	hasher   *GatedHasher
 	checks   []Check

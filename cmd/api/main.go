@@ -20,6 +20,7 @@ import (
 	"github.com/bulwark-go/bulwark/cmd/internal/debugserver"
 	"github.com/bulwark-go/bulwark/middleware"
 	"github.com/bulwark-go/bulwark/service"
+	"github.com/bulwark-go/bulwark/service/user"
 	"github.com/bulwark-go/bulwark/storage/memory"
 	"github.com/bulwark-go/bulwark/storage/postgres"
 	"github.com/bulwark-go/bulwark/storage/redis"
@@ -114,7 +115,7 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	}
 	defer closeAll()
 
-	var users service.UserStore
+	var users user.Store
 	checks := []service.Check{{Name: "db"}, {Name: "redis"}}
 	if cfg.DatabaseURL == "" {
 		logger.Warn("DATABASE_URL is not set: users are kept IN MEMORY and are lost when the process stops")
@@ -318,7 +319,7 @@ func openPostgres(ctx context.Context, cfg config, logger *slog.Logger, opts pos
 		if err == nil {
 			return store, nil
 		}
-		if !errors.Is(err, service.ErrUnavailable) || ctx.Err() != nil {
+		if !errors.Is(err, user.ErrUnavailable) || ctx.Err() != nil {
 			store.Close()
 			return nil, fmt.Errorf("database migrations: %w", err)
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/bulwark-go/bulwark/cmd/internal/docsection"
 	"github.com/bulwark-go/bulwark/cmd/internal/loadgen"
 	"github.com/bulwark-go/bulwark/service"
+	"github.com/bulwark-go/bulwark/service/user"
 	"github.com/bulwark-go/bulwark/storage/postgres"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -649,7 +650,7 @@ func (d *driver) createDatabase(ctx context.Context) error {
 	for w := range workers {
 		wg.Go(func() {
 			for i := w; i < d.o.users && errs[w] == nil; i += workers {
-				usr, err := st.Create(ctx, service.User{ID: uuid.New(), Email: fmt.Sprintf("load%d@example.com", i),
+				usr, err := st.Create(ctx, user.User{ID: uuid.New(), Email: fmt.Sprintf("load%d@example.com", i),
 					HashedPassword: hash, IsActive: true, CreatedAt: time.Now().UTC()})
 				if err != nil {
 					errs[w] = fmt.Errorf("seed user %d: %w", i, err)

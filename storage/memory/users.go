@@ -7,71 +7,71 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/bulwark-go/bulwark/service"
+	"github.com/bulwark-go/bulwark/service/user"
 	"github.com/google/uuid"
 )
 
-// Users is an in-memory service.UserStore. Emails are unique
+// Users is an in-memory user.Store. Emails are unique
 // case-insensitively, like the Postgres store's lower(email) index.
 type Users struct {
 	mu      sync.RWMutex
-	byID    map[uuid.UUID]service.User
+	byID    map[uuid.UUID]user.User
 	byEmail map[string]uuid.UUID
 }
 
 // NewUsers returns an empty store.
 func NewUsers() *Users {
-	return &Users{byID: map[uuid.UUID]service.User{}, byEmail: map[string]uuid.UUID{}}
+	return &Users{byID: map[uuid.UUID]user.User{}, byEmail: map[string]uuid.UUID{}}
 }
 
 func emailKey(e string) string { return strings.ToLower(e) }
 
-// Create stores u, or returns service.ErrConflict when the email or id is taken.
-func (s *Users) Create(_ context.Context, u service.User) (service.User, error) {
+// Create stores u, or returns user.ErrConflict when the email or id is taken.
+func (s *Users) Create(_ context.Context, u user.User) (user.User, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, taken := s.byEmail[emailKey(u.Email)]; taken {
-		return service.User{}, service.ErrConflict
+		return user.User{}, user.ErrConflict
 	}
 	if _, taken := s.byID[u.ID]; taken {
-		return service.User{}, service.ErrConflict
+		return user.User{}, user.ErrConflict
 	}
 	s.byID[u.ID] = u
 	s.byEmail[emailKey(u.Email)] = u.ID
 	return u, nil
 }
 
-// ByID returns the user with id, or service.ErrNotFound.
-func (s *Users) ByID(_ context.Context, id uuid.UUID) (service.User, error) {
+// ByID returns the user with id, or user.ErrNotFound.
+func (s *Users) ByID(_ context.Context, id uuid.UUID) (user.User, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	u, ok := s.byID[id]
 	if !ok {
-		return service.User{}, service.ErrNotFound
+		return user.User{}, user.ErrNotFound
 	}
 	return u, nil
 }
 
-// ByEmail returns the user with email (any case), or service.ErrNotFound.
-func (s *Users) ByEmail(ctx context.Context, email string) (service.User, error) {
+// ByEmail returns the user with email (any case), or user.ErrNotFound.
+func (s *Users) ByEmail(ctx context.Context, email string) (user.User, error) {
 	s.mu.RLock()
 	id, ok := s.byEmail[emailKey(email)]
 	s.mu.RUnlock()
 	if !ok {
-		return service.User{}, service.ErrNotFound
+		return user.User{}, user.ErrNotFound
 	}
 	return s.ByID(ctx, id)
 }
 
 // List returns up to limit users from offset in creation order, and the total.
-func (s *Users) List(_ context.Context, offset, limit int) ([]service.User, int, error) {
+func (s *Users) List(_ context.Context, offset, limit int) ([]user.User, int, error) {
 	s.mu.RLock()
-	all := make([]service.User, 0, len(s.byID))
+	all := make([]user.User, 0, len(s.byID))
 	for _, u := range s.byID {
 		all = append(all, u)
 	}
 	s.mu.RUnlock()
-	slices.SortFunc(all, func(a, b service.User) int {
+	slices.SortFunc(all, func(a, b user.User) int {
 		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
 			return c
 		}
@@ -79,22 +79,22 @@ func (s *Users) List(_ context.Context, offset, limit int) ([]service.User, int,
 	})
 	total := len(all)
 	if offset >= total {
-		return []service.User{}, total, nil
+		return []user.User{}, total, nil
 	}
 	return all[offset:min(offset+limit, total)], total, nil
 }
 
 // Update applies upd to the user with id.
-func (s *Users) Update(_ context.Context, id uuid.UUID, upd service.UserUpdate) (service.User, error) {
+func (s *Users) Update(_ context.Context, id uuid.UUID, upd user.Update) (user.User, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	u, ok := s.byID[id]
 	if !ok {
-		return service.User{}, service.ErrNotFound
+		return user.User{}, user.ErrNotFound
 	}
 	if upd.Email != nil && emailKey(*upd.Email) != emailKey(u.Email) {
 		if _, taken := s.byEmail[emailKey(*upd.Email)]; taken {
-			return service.User{}, service.ErrConflict
+			return user.User{}, user.ErrConflict
 		}
 		delete(s.byEmail, emailKey(u.Email))
 		u.Email = *upd.Email
@@ -127,7 +127,7 @@ func (s *Users) Delete(_ context.Context, id uuid.UUID) error {
 	defer s.mu.Unlock()
 	u, ok := s.byID[id]
 	if !ok {
-		return service.ErrNotFound
+		return user.ErrNotFound
 	}
 	delete(s.byID, id)
 	delete(s.byEmail, emailKey(u.Email))

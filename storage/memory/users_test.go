@@ -3,11 +3,11 @@ package memory_test
 import (
 	"testing"
 
-	"github.com/bulwark-go/bulwark/service"
+	"github.com/bulwark-go/bulwark/service/user"
 	"github.com/bulwark-go/bulwark/storage/memory"
 	"github.com/bulwark-go/bulwark/storage/storagetest"
 )
 
 func TestUsersContract(t *testing.T) {
-	storagetest.RunUserStore(t, func(*testing.T) service.UserStore { return memory.NewUsers() })
+	storagetest.RunUserStore(t, func(*testing.T) user.Store { return memory.NewUsers() })
 }

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bulwark-go/bulwark/service"
+	"github.com/bulwark-go/bulwark/service/user"
 	"github.com/exaring/otelpgx"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -35,7 +35,7 @@ type Options struct {
 	ConnectTimeout time.Duration
 }
 
-// Store is the Postgres service.UserStore.
+// Store is the Postgres user.Store.
 type Store struct {
 	pool    *pgxpool.Pool
 	timeout time.Duration
@@ -103,15 +103,15 @@ func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc)
 
 const userColumns = "id, email, full_name, hashed_password, is_active, is_superuser, created_at, token_version"
 
-func scanUser(row pgx.Row) (service.User, error) {
-	var u service.User
+func scanUser(row pgx.Row) (user.User, error) {
+	var u user.User
 	err := row.Scan(&u.ID, &u.Email, &u.FullName, &u.HashedPassword, &u.IsActive, &u.IsSuperuser, &u.CreatedAt, &u.TokenVersion)
 	u.CreatedAt = u.CreatedAt.UTC()
 	return u, classify(err)
 }
 
-// Create inserts u; a taken email is service.ErrConflict.
-func (s *Store) Create(ctx context.Context, u service.User) (service.User, error) {
+// Create inserts u; a taken email is user.ErrConflict.
+func (s *Store) Create(ctx context.Context, u user.User) (user.User, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	return scanUser(s.pool.QueryRow(ctx,
@@ -120,21 +120,21 @@ func (s *Store) Create(ctx context.Context, u service.User) (service.User, error
 }
 
 // ByID returns the user with id.
-func (s *Store) ByID(ctx context.Context, id uuid.UUID) (service.User, error) {
+func (s *Store) ByID(ctx context.Context, id uuid.UUID) (user.User, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	return scanUser(s.pool.QueryRow(ctx, "SELECT "+userColumns+" FROM users WHERE id = $1", id))
 }
 
 // ByEmail returns the user with email, compared case-insensitively.
-func (s *Store) ByEmail(ctx context.Context, email string) (service.User, error) {
+func (s *Store) ByEmail(ctx context.Context, email string) (user.User, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	return scanUser(s.pool.QueryRow(ctx, "SELECT "+userColumns+" FROM users WHERE lower(email) = lower($1)", email))
 }
 
 // List returns a page of users in creation order and the total count.
-func (s *Store) List(ctx context.Context, offset, limit int) ([]service.User, int, error) {
+func (s *Store) List(ctx context.Context, offset, limit int) ([]user.User, int, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	var total int
@@ -146,7 +146,7 @@ func (s *Store) List(ctx context.Context, offset, limit int) ([]service.User, in
 	if err != nil {
 		return nil, 0, classify(err)
 	}
-	users, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (service.User, error) { return scanUser(row) })
+	users, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (user.User, error) { return scanUser(row) })
 	if err != nil {
 		return nil, 0, classify(err)
 	}
@@ -154,7 +154,7 @@ func (s *Store) List(ctx context.Context, offset, limit int) ([]service.User, in
 }
 
 // Update applies upd in one statement; absent fields keep their value.
-func (s *Store) Update(ctx context.Context, id uuid.UUID, upd service.UserUpdate) (service.User, error) {
+func (s *Store) Update(ctx context.Context, id uuid.UUID, upd user.Update) (user.User, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	return scanUser(s.pool.QueryRow(ctx, `UPDATE users SET
@@ -177,7 +177,7 @@ func (s *Store) Delete(ctx context.Context, id uuid.UUID) error {
 		return classify(err)
 	}
 	if tag.RowsAffected() == 0 {
-		return service.ErrNotFound
+		return user.ErrNotFound
 	}
 	return nil
 }
@@ -190,20 +190,20 @@ func classify(err error) error {
 		return nil
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
-		return service.ErrNotFound
+		return user.ErrNotFound
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch {
 		case pgErr.Code == "23505":
-			return fmt.Errorf("%w: unique violation on %s", service.ErrConflict, pgErr.ConstraintName)
+			return fmt.Errorf("%w: unique violation on %s", user.ErrConflict, pgErr.ConstraintName)
 		case strings.HasPrefix(pgErr.Code, "08"), strings.HasPrefix(pgErr.Code, "53"), strings.HasPrefix(pgErr.Code, "57"):
-			return fmt.Errorf("%w: %s", service.ErrUnavailable, pgErr.Code)
+			return fmt.Errorf("%w: %s", user.ErrUnavailable, pgErr.Code)
 		}
 		return err
 	}
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
-	return fmt.Errorf("%w: %v", service.ErrUnavailable, err)
+	return fmt.Errorf("%w: %v", user.ErrUnavailable, err)
 }

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/bulwark-go/bulwark/service"
+	"github.com/bulwark-go/bulwark/service/user"
 	"github.com/bulwark-go/bulwark/storage/postgres"
 	"github.com/bulwark-go/bulwark/storage/postgres/pgtest"
 	"github.com/bulwark-go/bulwark/storage/storagetest"
@@ -15,7 +15,7 @@ import (
 func openStore(t *testing.T) *postgres.Store { return pgtest.NewStore(t, postgres.Options{}) }
 
 func TestUsersContract(t *testing.T) {
-	storagetest.RunUserStore(t, func(t *testing.T) service.UserStore { return openStore(t) })
+	storagetest.RunUserStore(t, func(t *testing.T) user.Store { return openStore(t) })
 }
 
 func TestMigrateIsIdempotent(t *testing.T) {
@@ -42,10 +42,10 @@ func TestUnreachableDatabaseIsUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if err := s.Ping(context.Background()); !errors.Is(err, service.ErrUnavailable) {
+	if err := s.Ping(context.Background()); !errors.Is(err, user.ErrUnavailable) {
 		t.Fatalf("Ping: %v, want ErrUnavailable", err)
 	}
-	if _, err := s.ByEmail(context.Background(), "a@b.co"); !errors.Is(err, service.ErrUnavailable) {
+	if _, err := s.ByEmail(context.Background(), "a@b.co"); !errors.Is(err, user.ErrUnavailable) {
 		t.Fatalf("ByEmail: %v, want ErrUnavailable", err)
 	}
 }

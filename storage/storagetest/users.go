@@ -8,24 +8,24 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bulwark-go/bulwark/service"
+	"github.com/bulwark-go/bulwark/service/user"
 	"github.com/google/uuid"
 )
 
-func newUser(t testing.TB, email string, created time.Time) service.User {
+func newUser(t testing.TB, email string, created time.Time) user.User {
 	t.Helper()
 	id, err := uuid.NewV7()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return service.User{ID: id, Email: email, HashedPassword: "$argon2id$fake", IsActive: true, CreatedAt: created.UTC().Truncate(time.Microsecond)}
+	return user.User{ID: id, Email: email, HashedPassword: "$argon2id$fake", IsActive: true, CreatedAt: created.UTC().Truncate(time.Microsecond)}
 }
 
 func ptr[T any](v T) *T { return &v }
 
-// RunUserStore runs the service.UserStore contract against stores made by
+// RunUserStore runs the user.Store contract against stores made by
 // newStore, which must return an empty store for each call.
-func RunUserStore(t *testing.T, newStore func(t *testing.T) service.UserStore) {
+func RunUserStore(t *testing.T, newStore func(t *testing.T) user.Store) {
 	ctx := context.Background()
 	base := time.Date(2026, 1, 2, 3, 4, 5, 678901000, time.UTC)
 
@@ -37,9 +37,9 @@ func RunUserStore(t *testing.T, newStore func(t *testing.T) service.UserStore) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, read := range []func() (service.User, error){
-			func() (service.User, error) { return s.ByID(ctx, u.ID) },
-			func() (service.User, error) { return s.ByEmail(ctx, "ANN@example.com") },
+		for _, read := range []func() (user.User, error){
+			func() (user.User, error) { return s.ByID(ctx, u.ID) },
+			func() (user.User, error) { return s.ByEmail(ctx, "ANN@example.com") },
 		} {
 			back, err := read()
 			if err != nil {
@@ -54,16 +54,16 @@ func RunUserStore(t *testing.T, newStore func(t *testing.T) service.UserStore) {
 
 	t.Run("unknown ids and emails are ErrNotFound", func(t *testing.T) {
 		s := newStore(t)
-		if _, err := s.ByID(ctx, uuid.New()); !errors.Is(err, service.ErrNotFound) {
+		if _, err := s.ByID(ctx, uuid.New()); !errors.Is(err, user.ErrNotFound) {
 			t.Fatalf("ByID: %v", err)
 		}
-		if _, err := s.ByEmail(ctx, "nobody@example.com"); !errors.Is(err, service.ErrNotFound) {
+		if _, err := s.ByEmail(ctx, "nobody@example.com"); !errors.Is(err, user.ErrNotFound) {
 			t.Fatalf("ByEmail: %v", err)
 		}
-		if _, err := s.Update(ctx, uuid.New(), service.UserUpdate{FullName: ptr("x"), SetFullName: true}); !errors.Is(err, service.ErrNotFound) {
+		if _, err := s.Update(ctx, uuid.New(), user.Update{FullName: ptr("x"), SetFullName: true}); !errors.Is(err, user.ErrNotFound) {
 			t.Fatalf("Update: %v", err)
 		}
-		if err := s.Delete(ctx, uuid.New()); !errors.Is(err, service.ErrNotFound) {
+		if err := s.Delete(ctx, uuid.New()); !errors.Is(err, user.ErrNotFound) {
 			t.Fatalf("Delete: %v", err)
 		}
 	})
@@ -73,14 +73,14 @@ func RunUserStore(t *testing.T, newStore func(t *testing.T) service.UserStore) {
 		if _, err := s.Create(ctx, newUser(t, "bob@example.com", base)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Create(ctx, newUser(t, "BOB@example.com", base)); !errors.Is(err, service.ErrConflict) {
+		if _, err := s.Create(ctx, newUser(t, "BOB@example.com", base)); !errors.Is(err, user.ErrConflict) {
 			t.Fatalf("duplicate create: %v, want ErrConflict", err)
 		}
 		other, err := s.Create(ctx, newUser(t, "carl@example.com", base))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Update(ctx, other.ID, service.UserUpdate{Email: ptr("Bob@Example.com")}); !errors.Is(err, service.ErrConflict) {
+		if _, err := s.Update(ctx, other.ID, user.Update{Email: ptr("Bob@Example.com")}); !errors.Is(err, user.ErrConflict) {
 			t.Fatalf("update to taken email: %v, want ErrConflict", err)
 		}
 	})
@@ -99,7 +99,7 @@ func RunUserStore(t *testing.T, newStore func(t *testing.T) service.UserStore) {
 			switch {
 			case err == nil:
 				ok++
-			case !errors.Is(err, service.ErrConflict):
+			case !errors.Is(err, user.ErrConflict):
 				t.Fatalf("unexpected error: %v", err)
 			}
 		}
@@ -115,21 +115,21 @@ func RunUserStore(t *testing.T, newStore func(t *testing.T) service.UserStore) {
 		if _, err := s.Create(ctx, u); err != nil {
 			t.Fatal(err)
 		}
-		got, err := s.Update(ctx, u.ID, service.UserUpdate{IsSuperuser: ptr(true), HashedPassword: ptr("$new")})
+		got, err := s.Update(ctx, u.ID, user.Update{IsSuperuser: ptr(true), HashedPassword: ptr("$new")})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !got.IsSuperuser || got.HashedPassword != "$new" || got.Email != u.Email || got.FullName == nil || *got.FullName != "Dan" || !got.IsActive {
 			t.Fatalf("after update: %+v", got)
 		}
-		got, err = s.Update(ctx, u.ID, service.UserUpdate{SetFullName: true, FullName: nil, Email: ptr("dan2@example.com"), IsActive: ptr(false)})
+		got, err = s.Update(ctx, u.ID, user.Update{SetFullName: true, FullName: nil, Email: ptr("dan2@example.com"), IsActive: ptr(false)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got.FullName != nil || got.Email != "dan2@example.com" || got.IsActive {
 			t.Fatalf("after second update: %+v", got)
 		}
-		if _, err := s.ByEmail(ctx, "dan@example.com"); !errors.Is(err, service.ErrNotFound) {
+		if _, err := s.ByEmail(ctx, "dan@example.com"); !errors.Is(err, user.ErrNotFound) {
 			t.Fatalf("old email still found: %v", err)
 		}
 		if _, err := s.Create(ctx, newUser(t, "dan@example.com", base)); err != nil {
@@ -148,24 +148,24 @@ func RunUserStore(t *testing.T, newStore func(t *testing.T) service.UserStore) {
 		if got.TokenVersion != 4 {
 			t.Fatalf("created with version 4, read back %d", got.TokenVersion)
 		}
-		got, err = s.Update(ctx, u.ID, service.UserUpdate{FullName: ptr("x"), SetFullName: true})
+		got, err = s.Update(ctx, u.ID, user.Update{FullName: ptr("x"), SetFullName: true})
 		if err != nil || got.TokenVersion != 4 {
 			t.Fatalf("update without bump: version %d, %v; want 4", got.TokenVersion, err)
 		}
 		for want := int64(5); want <= 6; want++ {
-			got, err = s.Update(ctx, u.ID, service.UserUpdate{HashedPassword: ptr("$new"), BumpTokenVersion: true})
+			got, err = s.Update(ctx, u.ID, user.Update{HashedPassword: ptr("$new"), BumpTokenVersion: true})
 			if err != nil || got.TokenVersion != want || got.HashedPassword != "$new" {
 				t.Fatalf("bump: version %d, %v; want %d", got.TokenVersion, err, want)
 			}
 		}
 		// A bump alone is a write too.
-		got, err = s.Update(ctx, u.ID, service.UserUpdate{BumpTokenVersion: true})
+		got, err = s.Update(ctx, u.ID, user.Update{BumpTokenVersion: true})
 		if err != nil || got.TokenVersion != 7 {
 			t.Fatalf("bare bump: version %d, %v; want 7", got.TokenVersion, err)
 		}
-		for _, read := range []func() (service.User, error){
-			func() (service.User, error) { return s.ByID(ctx, u.ID) },
-			func() (service.User, error) { return s.ByEmail(ctx, u.Email) },
+		for _, read := range []func() (user.User, error){
+			func() (user.User, error) { return s.ByID(ctx, u.ID) },
+			func() (user.User, error) { return s.ByEmail(ctx, u.Email) },
 		} {
 			if back, err := read(); err != nil || back.TokenVersion != 7 {
 				t.Fatalf("read back version %d, %v; want 7", back.TokenVersion, err)
@@ -187,7 +187,7 @@ func RunUserStore(t *testing.T, newStore func(t *testing.T) service.UserStore) {
 		var wg sync.WaitGroup
 		for range n {
 			wg.Go(func() {
-				if _, err := s.Update(ctx, u.ID, service.UserUpdate{BumpTokenVersion: true}); err != nil {
+				if _, err := s.Update(ctx, u.ID, user.Update{BumpTokenVersion: true}); err != nil {
 					t.Errorf("bump: %v", err)
 				}
 			})
@@ -207,7 +207,7 @@ func RunUserStore(t *testing.T, newStore func(t *testing.T) service.UserStore) {
 		if err := s.Delete(ctx, u.ID); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.ByID(ctx, u.ID); !errors.Is(err, service.ErrNotFound) {
+		if _, err := s.ByID(ctx, u.ID); !errors.Is(err, user.ErrNotFound) {
 			t.Fatalf("after delete: %v", err)
 		}
 		if _, err := s.Create(ctx, newUser(t, "eve@example.com", base)); err != nil {
