@@ -101,7 +101,17 @@ func (l ClosedLoop) Run(ctx context.Context) *Result {
 			var lat []time.Duration
 			var firstErr string
 			var n, nerr int64
+			done := ctx.Done()
 			for k := int64(0); !stop.Load(); k++ {
+				// stop is set by a goroutine AfterFunc starts, which may run
+				// late on a busy machine: a closed Done channel stops the
+				// loop at once (a non-blocking receive costs no lock).
+				select {
+				case <-done:
+					stop.Store(true)
+					continue
+				default:
+				}
 				seq := int64(w) + k*int64(l.Concurrency) // round robin without a shared counter
 				if l.Requests > 0 {
 					if seq = next.Add(1) - 1; seq >= l.Requests {
