@@ -1,7 +1,7 @@
 package e2e
 
-// Helpers of the end-to-end pipeline test (pipeline_test.go): the stack's ports, the service
-// process, HTTP calls, and Prometheus and Jaeger queries.
+// Helpers of the end-to-end tests (pipeline_test.go, tailsampling_test.go): the stack's ports,
+// the processes (service, collector), HTTP calls, and Prometheus and Jaeger queries.
 
 import (
 	"bufio"
@@ -314,19 +314,7 @@ func (p *apiProcess) send(method, path, token string, body any) (response, error
 }
 
 // get is a GET for background traffic: errors ignored (safe outside the test goroutine).
-func (p *apiProcess) get(path, token string) {
-	req, err := http.NewRequest(http.MethodGet, p.base+path, nil)
-	if err != nil {
-		return
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if resp, err := httpClient.Do(req); err == nil {
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-	}
-}
+func (p *apiProcess) get(path, token string) { _, _ = p.send(http.MethodGet, path, token, nil) }
 
 // expect is do plus a status check.
 func (p *apiProcess) expect(t *testing.T, want int, method, path, token string, body any) response {
