@@ -3,8 +3,11 @@
 # Output: <repo>/bin/otelcol-bulwark. Idempotent: skips the build when the binary is newer
 # than the manifest (pass -f to force).
 set -euo pipefail
-OCB_VERSION="${OCB_VERSION:-v0.165.0}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# ocb is released with the core modules: its version is the manifest's otlpreceiver version.
+core_version="$(sed -n 's|^ *- gomod: go.opentelemetry.io/collector/receiver/otlpreceiver \(v[0-9.]*\).*|\1|p' "$here/builder-config.yaml")"
+[[ -n "$core_version" ]] || { echo "build-collector: no otlpreceiver version in builder-config.yaml" >&2; exit 1; }
+OCB_VERSION="${OCB_VERSION:-$core_version}"
 root="$(cd "$here/.." && pwd)"
 out="$root/bin/otelcol-bulwark"
 if [[ "${1:-}" != "-f" && -x "$out" && "$out" -nt "$here/builder-config.yaml" ]]; then

@@ -25,7 +25,7 @@
 # service's default protocol is http/protobuf, which wants OTLP_HTTP_PORT), PROMETHEUS_URL,
 # JAEGER_QUERY_URL, COLLECTOR_METRICS_URL.
 #
-# First run builds the collector (~2 min) and Jaeger (~5 min) on 2 cores; later runs reuse bin/.
+# First run builds the collector (~2-4 min) and Jaeger (~5 min) on 2 cores; later runs reuse bin/.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -168,7 +168,9 @@ EOF
   # Jaeger first, so the collector's exporter finds it listening.
   spawn jaeger "$JAEGER_BIN" --config "$here/jaeger.local.yaml"
   wait_http jaeger "http://127.0.0.1:$JAEGER_HEALTH_PORT/status" '"healthy":true'
-  spawn collector "$COLLECTOR_BIN" --config "$here/config.local.yaml"
+  # Base rate 100 %: TestPipeline looks up ordinary traces (a cache hit, a 429, exemplars) in
+  # Jaeger. TestTailSampling starts its own collector at 1 % (otel-collector/e2e).
+  TAIL_SAMPLING_PERCENTAGE=100 spawn collector "$COLLECTOR_BIN" --config "$here/config.local.yaml"
   spawn prometheus prometheus --config.file="$E2E_DIR/prometheus.yml" \
     --storage.tsdb.path="$E2E_DIR/prometheus-data" --storage.tsdb.retention.time=1d \
     --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" --enable-feature=exemplar-storage

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -138,8 +139,8 @@ func TestComposeObservability(t *testing.T) {
 	root := repoRoot(t)
 
 	col := p.Services["otel-collector"]
-	if !strings.Contains(col.Image, "opentelemetry-collector-contrib:0.165.") {
-		t.Errorf("collector image %q should match the builder release (0.165.x)", col.Image)
+	if want := "otel/opentelemetry-collector-contrib:" + strings.TrimPrefix(contribVersion(t), "v"); col.Image != want {
+		t.Errorf("collector image %q should be the builder's contrib release: %s", col.Image, want)
 	}
 	mustMount(t, col, filepath.Join(root, "otel-collector", "config.yaml"))
 
@@ -153,6 +154,27 @@ func TestComposeObservability(t *testing.T) {
 	graf := p.Services["grafana"]
 	mustMount(t, graf, filepath.Join(root, "grafana", "provisioning"))
 	mustMount(t, graf, filepath.Join(root, "grafana", "dashboards"))
+}
+
+// contribVersion is the version of the contrib modules in otel-collector/builder-config.yaml
+// (all of them at one release; the test fails otherwise).
+func contribVersion(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot(t), "otel-collector", "builder-config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	versions := map[string]bool{}
+	for _, m := range regexp.MustCompile(`gomod: github\.com/open-telemetry/opentelemetry-collector-contrib/\S+ (v\S+)`).FindAllStringSubmatch(string(b), -1) {
+		versions[m[1]] = true
+	}
+	if len(versions) != 1 {
+		t.Fatalf("builder-config.yaml: contrib modules at %d versions %v, want one", len(versions), versions)
+	}
+	for v := range versions {
+		return v
+	}
+	return ""
 }
 
 // mustMount checks the service bind-mounts source, and that source exists in the repository.

@@ -1,7 +1,7 @@
 package e2e
 
-// Helpers of the end-to-end pipeline test (pipeline_test.go): the stack's ports, the service
-// process, HTTP calls, and Prometheus and Jaeger queries.
+// Helpers of the end-to-end tests (pipeline_test.go, tailsampling_test.go): the stack's ports,
+// the processes (service, collector), HTTP calls, and Prometheus and Jaeger queries.
 
 import (
 	"bufio"
@@ -32,11 +32,12 @@ type stack struct {
 	PrometheusURL string // http://127.0.0.1:<port>
 	JaegerURL     string // Jaeger query HTTP API
 	OTLPHTTPPort  string // the collector's OTLP/HTTP receiver
+	JaegerOTLP    string // Jaeger's OTLP/gRPC port (where a second collector can export)
 	Dir           string // $E2E_DIR: logs of the service runs go here too
 }
 
 // stackKeys are what the pipeline test needs from ports.env.
-var stackKeys = []string{"PROMETHEUS_URL", "JAEGER_QUERY_URL", "OTLP_HTTP_PORT"}
+var stackKeys = []string{"PROMETHEUS_URL", "JAEGER_QUERY_URL", "OTLP_HTTP_PORT", "JAEGER_OTLP_GRPC_PORT"}
 
 // stackFromEnv reads the stack's addresses from the environment (`e2e-stack.sh run` exports
 // ports.env), filling gaps from $E2E_DIR/ports.env when E2E_STACK=1 (after `e2e-stack.sh start`).
@@ -75,7 +76,7 @@ func stackFromEnv(t *testing.T) stack {
 		}
 		t.Fatalf("E2E_STACK=1 but %s unset and not in %s/ports.env", strings.Join(m, ", "), dir)
 	}
-	s := stack{PrometheusURL: get("PROMETHEUS_URL"), JaegerURL: get("JAEGER_QUERY_URL"), OTLPHTTPPort: get("OTLP_HTTP_PORT"), Dir: dir}
+	s := stack{PrometheusURL: get("PROMETHEUS_URL"), JaegerURL: get("JAEGER_QUERY_URL"), OTLPHTTPPort: get("OTLP_HTTP_PORT"), JaegerOTLP: get("JAEGER_OTLP_GRPC_PORT"), Dir: dir}
 	for name, u := range map[string]string{"Prometheus": s.PrometheusURL + "/-/ready", "Jaeger": s.JaegerURL + "/api/services"} {
 		resp, err := http.Get(u)
 		if err != nil {
@@ -131,12 +132,12 @@ func buildAPI(t *testing.T, dir string) string {
 	return bin
 }
 
-// apiProcess is one running bulwark service.
+// apiProcess is one running process of the test: a bulwark service, or a collector.
 type apiProcess struct {
 	t       *testing.T
 	name    string
 	cmd     *exec.Cmd
-	base    string
+	base    string // the service's base URL ("" for other processes)
 	logPath string
 	done    chan error
 	once    sync.Once
@@ -147,6 +148,17 @@ func startAPI(t *testing.T, bin, name, logDir string, env map[string]string) *ap
 	t.Helper()
 	port := freePort(t)
 	env["PORT"] = strconv.Itoa(port)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	p := startProcess(t, name, logDir, env, base+"/health", bin)
+	p.base = base
+	return p
+}
+
+// startProcess runs bin with args and exactly env (plus PATH/HOME/TMPDIR), its output in
+// logDir/api-<name>.log, and waits until GET ready answers 200. The test's cleanup stops it
+// (SIGTERM); so does the kernel if the test process dies first.
+func startProcess(t *testing.T, name, logDir string, env map[string]string, ready, bin string, args ...string) *apiProcess {
+	t.Helper()
 	list := []string{}
 	for _, k := range []string{"PATH", "HOME", "TMPDIR"} {
 		if v := os.Getenv(k); v != "" {
@@ -164,13 +176,14 @@ func startAPI(t *testing.T, bin, name, logDir string, env map[string]string) *ap
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin)
+	cmd := exec.Command(bin, args...)
 	cmd.Env = list
 	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &apiProcess{t: t, name: name, cmd: cmd, base: fmt.Sprintf("http://127.0.0.1:%d", port), logPath: logPath, done: make(chan error, 1)}
+	p := &apiProcess{t: t, name: name, cmd: cmd, logPath: logPath, done: make(chan error, 1)}
 	go func() { p.done <- cmd.Wait(); f.Close() }()
 	t.Cleanup(func() { p.stop() })
 
@@ -179,17 +192,17 @@ func startAPI(t *testing.T, bin, name, logDir string, env map[string]string) *ap
 		select {
 		case err := <-p.done:
 			p.done <- err
-			t.Fatalf("service %s exited during start-up: %v\n%s", name, err, p.tail(30))
+			t.Fatalf("%s exited during start-up: %v\n%s", name, err, p.tail(30))
 		default:
 		}
-		if resp, err := http.Get(p.base + "/health"); err == nil {
+		if resp, err := http.Get(ready); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return p
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("service %s not healthy after 60s\n%s", name, p.tail(30))
+			t.Fatalf("%s not ready after 60s (%s)\n%s", name, ready, p.tail(30))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -210,11 +223,11 @@ func (p *apiProcess) terminate() {
 	case err := <-p.done:
 		p.done <- err
 		if err != nil {
-			p.t.Errorf("service %s: exit after SIGTERM: %v\n%s", p.name, err, p.tail(20))
+			p.t.Errorf("%s: exit after SIGTERM: %v\n%s", p.name, err, p.tail(20))
 		}
 	case <-time.After(30 * time.Second):
 		_ = p.cmd.Process.Kill()
-		p.t.Errorf("service %s did not stop within 30s of SIGTERM", p.name)
+		p.t.Errorf("%s did not stop within 30s of SIGTERM", p.name)
 	}
 }
 
@@ -259,6 +272,15 @@ var httpClient = &http.Client{Timeout: 15 * time.Second}
 // do sends one request; body may be nil, a url.Values (form) or anything JSON-encodable.
 func (p *apiProcess) do(t *testing.T, method, path, token string, body any) response {
 	t.Helper()
+	r, err := p.send(method, path, token, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// send is do that returns its error instead of failing the test (for other goroutines).
+func (p *apiProcess) send(method, path, token string, body any) (response, error) {
 	var rd io.Reader
 	ctype := ""
 	switch b := body.(type) {
@@ -268,13 +290,13 @@ func (p *apiProcess) do(t *testing.T, method, path, token string, body any) resp
 	default:
 		j, err := json.Marshal(b)
 		if err != nil {
-			t.Fatal(err)
+			return response{}, err
 		}
 		rd, ctype = bytes.NewReader(j), "application/json"
 	}
 	req, err := http.NewRequest(method, p.base+path, rd)
 	if err != nil {
-		t.Fatal(err)
+		return response{}, err
 	}
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
@@ -284,27 +306,15 @@ func (p *apiProcess) do(t *testing.T, method, path, token string, body any) resp
 	}
 	resp, err := httpClient.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		return response{}, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return response{Status: resp.StatusCode, RequestID: resp.Header.Get("X-Request-ID"), Header: resp.Header, Body: b}
+	return response{Status: resp.StatusCode, RequestID: resp.Header.Get("X-Request-ID"), Header: resp.Header, Body: b}, nil
 }
 
 // get is a GET for background traffic: errors ignored (safe outside the test goroutine).
-func (p *apiProcess) get(path, token string) {
-	req, err := http.NewRequest(http.MethodGet, p.base+path, nil)
-	if err != nil {
-		return
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if resp, err := httpClient.Do(req); err == nil {
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-	}
-}
+func (p *apiProcess) get(path, token string) { _, _ = p.send(http.MethodGet, path, token, nil) }
 
 // expect is do plus a status check.
 func (p *apiProcess) expect(t *testing.T, want int, method, path, token string, body any) response {
@@ -410,6 +420,8 @@ type jaegerSpan struct {
 	References    []struct{ RefType, TraceID, SpanID string } `json:"references"`
 	Tags          []jaegerTag                                 `json:"tags"`
 	ProcessID     string                                      `json:"processID"`
+	StartTime     int64                                       `json:"startTime"` // µs since the epoch
+	Duration      int64                                       `json:"duration"`  // µs
 }
 
 func (s jaegerSpan) tag(key string) (string, bool) {
